@@ -1,0 +1,169 @@
+// Micro-benchmarks for the core library's hot paths, next to the raw ECDSA P-256 operations they
+// are built from, so the overhead over the cryptography itself is visible in one run.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+
+#include "core/csr.h"
+#include "core/jws_algorithm.h"
+#include "core/jwt_svid.h"
+#include "core/spiffe_id.h"
+#include "core/x509_svid.h"
+
+namespace ward {
+namespace {
+
+UnixSeconds Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Pki {
+  Pki()
+      : td(TrustDomain::Parse("example.org").value()),
+        ca_key(PrivateKey::Generate(KeyType::kEcP256).value()),
+        ca(IssueCaCertificate({.id = SpiffeId::FromPath(td, "").value(),
+                               .public_key = ca_key.public_key(),
+                               .common_name = "bench CA",
+                               .not_before = Now() - 60,
+                               .not_after = Now() + 86400},
+                              Issuer{ca_key})
+               .value()),
+        jwt_key(PrivateKey::Generate(KeyType::kEcP256).value()),
+        workload_key(PrivateKey::Generate(KeyType::kEcP256).value()),
+        id(SpiffeId::Parse("spiffe://example.org/ns/prod/sa/web").value()) {
+    bundles.Put(TrustBundle::Create(td, {ca}, {{"k1", jwt_key.public_key()}}).value());
+  }
+  TrustDomain td;
+  PrivateKey ca_key;
+  Certificate ca;
+  PrivateKey jwt_key;
+  PrivateKey workload_key;
+  SpiffeId id;
+  BundleSet bundles;
+};
+
+Pki& GetPki() {
+  static Pki pki;
+  return pki;
+}
+
+void BM_SpiffeIdParse(benchmark::State& state) {
+  const std::string text = "spiffe://example.org/ns/production/sa/frontend-web";
+  for (auto _ : state) {
+    auto id = SpiffeId::Parse(text);
+    benchmark::DoNotOptimize(id);
+  }
+}
+BENCHMARK(BM_SpiffeIdParse);
+
+void BM_EcdsaP256Sign(benchmark::State& state) {
+  Pki& pki = GetPki();
+  const std::string data(300, 'x');
+  for (auto _ : state) {
+    auto sig = JwsSign(pki.jwt_key, JwsAlgorithm::kEs256, AsBytes(data));
+    benchmark::DoNotOptimize(sig);
+  }
+}
+BENCHMARK(BM_EcdsaP256Sign);
+
+void BM_EcdsaP256Verify(benchmark::State& state) {
+  Pki& pki = GetPki();
+  const std::string data(300, 'x');
+  const Bytes sig = JwsSign(pki.jwt_key, JwsAlgorithm::kEs256, AsBytes(data)).value();
+  const PublicKey pub = pki.jwt_key.public_key();
+  for (auto _ : state) {
+    Status s = JwsVerify(pub, JwsAlgorithm::kEs256, AsBytes(data), sig);
+    benchmark::DoNotOptimize(s);
+  }
+}
+BENCHMARK(BM_EcdsaP256Verify);
+
+void BM_JwtSvidMintEs256(benchmark::State& state) {
+  Pki& pki = GetPki();
+  const UnixSeconds now = Now();
+  for (auto _ : state) {
+    auto token =
+        MintJwtSvid({pki.id, {"spiffe://example.org/db"}, now, now + 900}, "k1", pki.jwt_key);
+    benchmark::DoNotOptimize(token);
+  }
+}
+BENCHMARK(BM_JwtSvidMintEs256);
+
+void BM_JwtSvidValidateEs256(benchmark::State& state) {
+  Pki& pki = GetPki();
+  const UnixSeconds now = Now();
+  const std::string token =
+      MintJwtSvid({pki.id, {"spiffe://example.org/db"}, now, now + 900}, "k1", pki.jwt_key)->token;
+  for (auto _ : state) {
+    auto v = ValidateJwtSvid(token, pki.bundles, "spiffe://example.org/db", now);
+    if (!v.ok()) state.SkipWithError(v.status().message().c_str());
+    benchmark::DoNotOptimize(v);
+  }
+}
+BENCHMARK(BM_JwtSvidValidateEs256);
+
+// What a server does per X.509-SVID: parse the CSR (verifying its proof of possession, one ECDSA
+// verify) and sign the certificate (one ECDSA sign).
+void BM_X509SvidIssueFromCsr(benchmark::State& state) {
+  Pki& pki = GetPki();
+  const Bytes csr_der = CreateCsrDer(pki.workload_key).value();
+  const UnixSeconds now = Now();
+  for (auto _ : state) {
+    auto csr = ParseCsrDer(csr_der);
+    auto cert = IssueX509Svid(
+        {.id = pki.id, .public_key = csr->public_key, .not_before = now, .not_after = now + 3600},
+        Issuer{pki.ca_key, &pki.ca});
+    if (!cert.ok()) state.SkipWithError(cert.status().message().c_str());
+    benchmark::DoNotOptimize(cert);
+  }
+}
+BENCHMARK(BM_X509SvidIssueFromCsr);
+
+// The two halves of BM_X509SvidIssueFromCsr, to see which one carries overhead beyond its one
+// ECDSA operation.
+void BM_CsrParse(benchmark::State& state) {
+  const Bytes csr_der = CreateCsrDer(GetPki().workload_key).value();
+  for (auto _ : state) {
+    auto csr = ParseCsrDer(csr_der);
+    benchmark::DoNotOptimize(csr);
+  }
+}
+BENCHMARK(BM_CsrParse);
+
+void BM_X509SvidSign(benchmark::State& state) {
+  Pki& pki = GetPki();
+  const PublicKey pub = pki.workload_key.public_key();
+  const UnixSeconds now = Now();
+  for (auto _ : state) {
+    auto cert =
+        IssueX509Svid({.id = pki.id, .public_key = pub, .not_before = now, .not_after = now + 3600},
+                      Issuer{pki.ca_key, &pki.ca});
+    benchmark::DoNotOptimize(cert);
+  }
+}
+BENCHMARK(BM_X509SvidSign);
+
+void BM_X509SvidVerify(benchmark::State& state) {
+  Pki& pki = GetPki();
+  const UnixSeconds now = Now();
+  const Certificate leaf = IssueX509Svid({.id = pki.id,
+                                          .public_key = pki.workload_key.public_key(),
+                                          .not_before = now - 10,
+                                          .not_after = now + 3600},
+                                         Issuer{pki.ca_key, &pki.ca})
+                               .value();
+  const std::vector<Certificate> chain = {leaf};
+  for (auto _ : state) {
+    auto v = VerifyX509Svid(chain, pki.bundles, now);
+    if (!v.ok()) state.SkipWithError(v.status().message().c_str());
+    benchmark::DoNotOptimize(v);
+  }
+}
+BENCHMARK(BM_X509SvidVerify);
+
+}  // namespace
+}  // namespace ward
+
+BENCHMARK_MAIN();

@@ -1,0 +1,173 @@
+#include "core/jws_algorithm.h"
+
+#include <openssl/rsa.h>
+
+#include <array>
+
+namespace ward {
+namespace {
+
+enum class Scheme { kPkcs1, kPss, kEcdsa };
+
+struct AlgorithmSpec {
+  JwsAlgorithm alg;
+  std::string_view name;
+  Scheme scheme;
+  const char* digest;
+  size_t ec_coordinate_bytes;  // for ECDSA: size of r and of s in the JOSE encoding
+  std::string_view curve;
+};
+
+constexpr std::array<AlgorithmSpec, 9> kSpecs = {{
+    {JwsAlgorithm::kRs256, "RS256", Scheme::kPkcs1, "SHA256", 0, ""},
+    {JwsAlgorithm::kRs384, "RS384", Scheme::kPkcs1, "SHA384", 0, ""},
+    {JwsAlgorithm::kRs512, "RS512", Scheme::kPkcs1, "SHA512", 0, ""},
+    {JwsAlgorithm::kEs256, "ES256", Scheme::kEcdsa, "SHA256", 32, "P-256"},
+    {JwsAlgorithm::kEs384, "ES384", Scheme::kEcdsa, "SHA384", 48, "P-384"},
+    {JwsAlgorithm::kEs512, "ES512", Scheme::kEcdsa, "SHA512", 66, "P-521"},
+    {JwsAlgorithm::kPs256, "PS256", Scheme::kPss, "SHA256", 0, ""},
+    {JwsAlgorithm::kPs384, "PS384", Scheme::kPss, "SHA384", 0, ""},
+    {JwsAlgorithm::kPs512, "PS512", Scheme::kPss, "SHA512", 0, ""},
+}};
+
+const AlgorithmSpec& SpecOf(JwsAlgorithm alg) { return kSpecs[static_cast<size_t>(alg)]; }
+
+// Digests are fetched once: an implicit fetch on every call is measurable on the hot path, and a
+// fetched EVP_MD is immutable and thread-safe.
+const EVP_MD* Digest(const AlgorithmSpec& spec) {
+  static const EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static const EVP_MD* const sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static const EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  const std::string_view d = spec.digest;
+  if (d == "SHA256") return sha256;
+  if (d == "SHA384") return sha384;
+  return sha512;
+}
+
+Status ConfigurePadding(EVP_PKEY_CTX* pctx, const AlgorithmSpec& spec) {
+  if (spec.scheme != Scheme::kPss) return OkStatus();
+  // RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
+  if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+      EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1) {
+    return Internal("cannot configure RSA-PSS: " + ossl::DrainErrors());
+  }
+  return OkStatus();
+}
+
+Result<Bytes> DerToRaw(ByteView der, size_t n) {
+  const unsigned char* p = der.data();
+  ossl::EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  if (!sig) return Internal("cannot decode ECDSA signature: " + ossl::DrainErrors());
+  Bytes raw(2 * n);
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), raw.data(), static_cast<int>(n)) < 0 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), raw.data() + n, static_cast<int>(n)) < 0) {
+    return Internal("ECDSA signature component too large");
+  }
+  return raw;
+}
+
+Result<Bytes> RawToDer(ByteView raw, size_t n) {
+  if (raw.size() != 2 * n) {
+    return InvalidArgument("ECDSA signature must be " + std::to_string(2 * n) + " bytes, got " +
+                           std::to_string(raw.size()));
+  }
+  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
+  BIGNUM* r = BN_bin2bn(raw.data(), static_cast<int>(n), nullptr);
+  BIGNUM* s = BN_bin2bn(raw.data() + n, static_cast<int>(n), nullptr);
+  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    return Internal("cannot build ECDSA signature");
+  }
+  unsigned char* der = nullptr;
+  const int len = i2d_ECDSA_SIG(sig.get(), &der);
+  if (len <= 0) return Internal("cannot encode ECDSA signature");
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
+
+}  // namespace
+
+Result<JwsAlgorithm> ParseJwsAlgorithm(std::string_view name) {
+  for (const auto& spec : kSpecs) {
+    if (spec.name == name) return spec.alg;
+  }
+  return InvalidArgument("unsupported JWS algorithm \"" + std::string(name.substr(0, 32)) +
+                         "\": a JWT-SVID must use RS256/384/512, ES256/384/512 or PS256/384/512");
+}
+
+std::string_view JwsAlgorithmName(JwsAlgorithm alg) { return SpecOf(alg).name; }
+
+Result<JwsAlgorithm> DefaultJwsAlgorithm(const KeyInfo& key) {
+  if (key.family == KeyFamily::kRsa) return JwsAlgorithm::kRs256;
+  if (key.family == KeyFamily::kEc) {
+    if (key.curve == "P-256") return JwsAlgorithm::kEs256;
+    if (key.curve == "P-384") return JwsAlgorithm::kEs384;
+    if (key.curve == "P-521") return JwsAlgorithm::kEs512;
+  }
+  return InvalidArgument("no JWS algorithm for this key type");
+}
+
+Status CheckKeyMatchesAlgorithm(const KeyInfo& key, JwsAlgorithm alg) {
+  const AlgorithmSpec& spec = SpecOf(alg);
+  WARD_RETURN_IF_ERROR(CheckAcceptableKey(key));
+  if (spec.scheme == Scheme::kEcdsa) {
+    if (key.family != KeyFamily::kEc || key.curve != spec.curve) {
+      return InvalidArgument(std::string(spec.name) + " requires an EC " + std::string(spec.curve) +
+                             " key");
+    }
+  } else if (key.family != KeyFamily::kRsa) {
+    return InvalidArgument(std::string(spec.name) + " requires an RSA key");
+  }
+  return OkStatus();
+}
+
+Result<Bytes> JwsSign(const PrivateKey& key, JwsAlgorithm alg, ByteView data) {
+  const AlgorithmSpec& spec = SpecOf(alg);
+  WARD_RETURN_IF_ERROR(CheckKeyMatchesAlgorithm(key.info(), alg));
+  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (!ctx || EVP_DigestSignInit(ctx.get(), &pctx, Digest(spec), nullptr, key.get()) != 1) {
+    return Internal("cannot start signing: " + ossl::DrainErrors());
+  }
+  WARD_RETURN_IF_ERROR(ConfigurePadding(pctx, spec));
+  size_t len = 0;
+  if (EVP_DigestSign(ctx.get(), nullptr, &len, data.data(), data.size()) != 1) {
+    return Internal("cannot size signature: " + ossl::DrainErrors());
+  }
+  Bytes sig(len);
+  if (EVP_DigestSign(ctx.get(), sig.data(), &len, data.data(), data.size()) != 1) {
+    return Internal("signing failed: " + ossl::DrainErrors());
+  }
+  sig.resize(len);
+  if (spec.scheme == Scheme::kEcdsa) return DerToRaw(sig, spec.ec_coordinate_bytes);
+  return sig;
+}
+
+Status JwsVerify(const PublicKey& key, JwsAlgorithm alg, ByteView data, ByteView signature) {
+  const AlgorithmSpec& spec = SpecOf(alg);
+  WARD_RETURN_IF_ERROR(CheckKeyMatchesAlgorithm(key.info(), alg));
+  Bytes der;
+  ByteView to_verify = signature;
+  if (spec.scheme == Scheme::kEcdsa) {
+    auto converted = RawToDer(signature, spec.ec_coordinate_bytes);
+    if (!converted.ok())
+      return InvalidArgument("signature is invalid: " + converted.status().message());
+    der = std::move(converted).value();
+    to_verify = der;
+  }
+  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, Digest(spec), nullptr, key.get()) != 1) {
+    return Internal("cannot start verification: " + ossl::DrainErrors());
+  }
+  WARD_RETURN_IF_ERROR(ConfigurePadding(pctx, spec));
+  const int rc =
+      EVP_DigestVerify(ctx.get(), to_verify.data(), to_verify.size(), data.data(), data.size());
+  ossl::DrainErrors();
+  if (rc != 1) return InvalidArgument("signature is invalid");
+  return OkStatus();
+}
+
+}  // namespace ward

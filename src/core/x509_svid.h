@@ -1,0 +1,64 @@
+// X.509-SVIDs (X509-SVID.md): certificate templates exactly as the standard requires, and the
+// validator that selects the bundle by the leaf's trust domain.
+#ifndef WARD_CORE_X509_SVID_H_
+#define WARD_CORE_X509_SVID_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/bundle.h"
+#include "core/certificate.h"
+#include "core/keys.h"
+#include "core/spiffe_id.h"
+#include "core/status.h"
+
+namespace ward {
+
+// The signer of a new certificate: its key and, unless the certificate is self-signed, its own
+// certificate (whose subject becomes the issuer and whose key ID becomes the authority key ID).
+struct Issuer {
+  const PrivateKey& key;
+  const Certificate* certificate = nullptr;  // null: self-signed
+};
+
+struct CaCertificateParams {
+  SpiffeId id;  // the trust domain's ID: no path (X509-SVID.md §3.2)
+  PublicKey public_key;
+  std::string common_name;  // subject CN; the subject is never empty for a CA (RFC 5280 §4.1.2.4)
+  std::string organization = "Ward";
+  UnixSeconds not_before = 0;
+  UnixSeconds not_after = 0;
+  std::optional<int> path_len;  // basicConstraints pathLenConstraint
+};
+
+struct X509SvidParams {
+  SpiffeId id;  // non-root path (X509-SVID.md §3.1)
+  PublicKey public_key;
+  std::vector<std::string> dns_names;
+  std::string common_name;  // empty: empty subject, so the SAN is marked critical
+  UnixSeconds not_before = 0;
+  UnixSeconds not_after = 0;  // clamped to the issuer's notAfter
+};
+
+Result<Certificate> IssueCaCertificate(const CaCertificateParams& params, const Issuer& issuer);
+Result<Certificate> IssueX509Svid(const X509SvidParams& params, const Issuer& issuer);
+
+// The SPIFFE ID in a certificate's single URI SAN; fails on zero or several URI SANs or an
+// invalid ID. Checks nothing else.
+Result<SpiffeId> SpiffeIdFromCertificate(const Certificate& cert);
+
+struct VerifiedX509Svid {
+  SpiffeId id;
+  UnixSeconds expires_at = 0;
+  std::vector<Certificate> verified_chain;  // leaf first, ending with the trusted authority
+};
+
+// Validates `chain` (leaf first, then intermediates) at time `now` against the bundle of the
+// leaf's own trust domain, applying X509-SVID.md §5 and RFC 5280 path validation.
+Result<VerifiedX509Svid> VerifyX509Svid(const std::vector<Certificate>& chain,
+                                        const TrustBundleSource& bundles, UnixSeconds now);
+
+}  // namespace ward
+
+#endif  // WARD_CORE_X509_SVID_H_

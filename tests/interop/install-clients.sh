@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the independent clients the interoperability tests run against Ward: the npm `jose`
+# package (tests/interop/node). Idempotent: does nothing when node_modules/jose is already there.
+# Called by scripts/test.sh before the build; node and npm themselves come from scripts/install-deps.sh.
+set -euo pipefail
+cd "$(dirname "$0")/node"
+
+if [ -f node_modules/jose/package.json ]; then
+  echo "install-clients: jose $(node -p 'require("./node_modules/jose/package.json").version') present"
+  exit 0
+fi
+
+for tool in node npm; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "install-clients: $tool not found (run scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+# npm ci installs exactly what package-lock.json pins; without a lock fall back to npm install.
+if [ -f package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  npm install --no-audit --no-fund
+fi
+test -f node_modules/jose/package.json || { echo "install-clients: jose did not install" >&2; exit 1; }
+echo "install-clients: jose $(node -p 'require("./node_modules/jose/package.json").version') installed"

@@ -1,0 +1,208 @@
+// Keys, JOSE signatures and CSRs on OpenSSL 3 EVP.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include "core/csr.h"
+#include "core/jws_algorithm.h"
+#include "core/keys.h"
+#include "test_pki.h"
+
+namespace ward {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::NewKey;
+
+PrivateKey RawKey(const char* type, const char* param) {
+  return PrivateKey(ossl::PkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, type, param)));
+}
+PrivateKey RawRsa(size_t bits) {
+  return PrivateKey(ossl::PkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits)));
+}
+
+TEST(KeysTest, GeneratesEveryKeyType) {
+  const std::pair<KeyType, KeyInfo> cases[] = {{KeyType::kEcP256, {KeyFamily::kEc, 256, "P-256"}},
+                                               {KeyType::kEcP384, {KeyFamily::kEc, 384, "P-384"}},
+                                               {KeyType::kRsa2048, {KeyFamily::kRsa, 2048, ""}},
+                                               {KeyType::kRsa3072, {KeyFamily::kRsa, 3072, ""}},
+                                               {KeyType::kRsa4096, {KeyFamily::kRsa, 4096, ""}}};
+  for (const auto& [type, want] : cases) {
+    auto key = PrivateKey::Generate(type);
+    ASSERT_TRUE(key.ok()) << KeyTypeName(type);
+    const KeyInfo info = key->info();
+    EXPECT_EQ(info.family, want.family) << KeyTypeName(type);
+    EXPECT_EQ(info.bits, want.bits) << KeyTypeName(type);
+    EXPECT_EQ(info.curve, want.curve) << KeyTypeName(type);
+    EXPECT_TRUE(CheckAcceptableKey(info).ok());
+  }
+}
+
+TEST(KeysTest, KeyTypeNamesRoundTrip) {
+  for (KeyType t : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kRsa2048, KeyType::kRsa3072,
+                    KeyType::kRsa4096}) {
+    auto parsed = ParseKeyType(KeyTypeName(t));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, t);
+  }
+  EXPECT_FALSE(ParseKeyType("dsa-1024").ok());
+}
+
+TEST(KeysTest, Pkcs8AndPemRoundTrip) {
+  for (KeyType t : {KeyType::kEcP256, KeyType::kRsa2048}) {
+    PrivateKey key = NewKey(t);
+    auto der = key.ToPkcs8Der();
+    ASSERT_TRUE(der.ok());
+    auto back = PrivateKey::FromPkcs8Der(der->view());
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_TRUE(back->public_key().Equals(key.public_key()));
+    auto pem = key.ToPkcs8Pem();
+    ASSERT_TRUE(pem.ok());
+    EXPECT_THAT(std::string(pem->str()), HasSubstr("-----BEGIN PRIVATE KEY-----"));
+    auto from_pem = PrivateKey::FromPem(pem->str());
+    ASSERT_TRUE(from_pem.ok());
+    EXPECT_TRUE(from_pem->public_key().Equals(key.public_key()));
+  }
+}
+
+TEST(KeysTest, PublicKeyEncodingsRoundTrip) {
+  PrivateKey key = NewKey();
+  const PublicKey pub = key.public_key();
+  auto from_der = PublicKey::FromSpkiDer(pub.ToSpkiDer());
+  ASSERT_TRUE(from_der.ok());
+  EXPECT_TRUE(from_der->Equals(pub));
+  auto from_pem = PublicKey::FromPem(pub.ToPem());
+  ASSERT_TRUE(from_pem.ok());
+  EXPECT_TRUE(from_pem->Equals(pub));
+  EXPECT_FALSE(pub.Equals(NewKey().public_key()));
+  PublicKey copy = pub;  // shares the reference-counted key
+  EXPECT_TRUE(copy.Equals(pub));
+}
+
+TEST(KeysTest, RejectsMalformedKeys) {
+  EXPECT_FALSE(PrivateKey::FromPkcs8Der(AsBytes("garbage")).ok());
+  EXPECT_FALSE(
+      PrivateKey::FromPem("-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n").ok());
+  EXPECT_FALSE(PublicKey::FromSpkiDer(AsBytes("")).ok());
+  auto der = NewKey().ToPkcs8Der();
+  ASSERT_TRUE(der.ok());
+  Bytes trailing(der->data(), der->data() + der->size());
+  trailing.push_back(0);
+  EXPECT_FALSE(PrivateKey::FromPkcs8Der(trailing).ok());
+}
+
+TEST(KeysTest, RefusesWeakRsaKeys) {
+  EXPECT_THAT(CheckAcceptableKey(RawRsa(1024).info()).message(), HasSubstr("2048"));
+}
+
+TEST(SecureBytesTest, MovesWithoutCopying) {
+  const uint8_t secret[] = {1, 2, 3};
+  SecureBytes a(ByteView(secret, 3));
+  SecureBytes b = std::move(a);
+  EXPECT_EQ(b.size(), 3u);
+  EXPECT_EQ(b.data()[2], 3);
+}
+
+TEST(JwsAlgorithmTest, AcceptsOnlyTheNineAlgorithms) {
+  for (const char* name :
+       {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}) {
+    auto alg = ParseJwsAlgorithm(name);
+    ASSERT_TRUE(alg.ok()) << name;
+    EXPECT_EQ(JwsAlgorithmName(*alg), name);
+  }
+  for (const char* name :
+       {"none", "None", "HS256", "HS384", "HS512", "EdDSA", "es256", "ES256K", "RSA-OAEP", ""}) {
+    EXPECT_FALSE(ParseJwsAlgorithm(name).ok()) << name;
+  }
+}
+
+struct SignCase {
+  JwsAlgorithm alg;
+  const char* key_type;
+  const char* key_param;
+};
+
+TEST(JwsAlgorithmTest, SignsAndVerifiesWithEveryAlgorithm) {
+  const SignCase cases[] = {
+      {JwsAlgorithm::kEs256, "EC", "P-256"},  {JwsAlgorithm::kEs384, "EC", "P-384"},
+      {JwsAlgorithm::kEs512, "EC", "P-521"},  {JwsAlgorithm::kRs256, "RSA", nullptr},
+      {JwsAlgorithm::kRs384, "RSA", nullptr}, {JwsAlgorithm::kRs512, "RSA", nullptr},
+      {JwsAlgorithm::kPs256, "RSA", nullptr}, {JwsAlgorithm::kPs384, "RSA", nullptr},
+      {JwsAlgorithm::kPs512, "RSA", nullptr}};
+  const std::string data = "header.payload";
+  for (const auto& c : cases) {
+    PrivateKey key = c.key_param ? RawKey(c.key_type, c.key_param) : RawRsa(2048);
+    const auto name = JwsAlgorithmName(c.alg);
+    auto sig = JwsSign(key, c.alg, AsBytes(data));
+    ASSERT_TRUE(sig.ok()) << name << ": " << sig.status().message();
+    if (c.alg == JwsAlgorithm::kEs256) {
+      EXPECT_EQ(sig->size(), 64u);
+    }
+    if (c.alg == JwsAlgorithm::kEs512) {
+      EXPECT_EQ(sig->size(), 132u);
+    }
+    EXPECT_TRUE(JwsVerify(key.public_key(), c.alg, AsBytes(data), *sig).ok()) << name;
+    EXPECT_FALSE(JwsVerify(key.public_key(), c.alg, AsBytes("header.payloaD"), *sig).ok()) << name;
+    Bytes bad = *sig;
+    bad[bad.size() / 2] ^= 0x80;
+    EXPECT_FALSE(JwsVerify(key.public_key(), c.alg, AsBytes(data), bad).ok()) << name;
+    bad.pop_back();
+    EXPECT_FALSE(JwsVerify(key.public_key(), c.alg, AsBytes(data), bad).ok()) << name;
+  }
+}
+
+TEST(JwsAlgorithmTest, RefusesKeyAlgorithmMismatch) {
+  PrivateKey p256 = NewKey(KeyType::kEcP256);
+  PrivateKey p384 = NewKey(KeyType::kEcP384);
+  PrivateKey rsa = NewKey(KeyType::kRsa2048);
+  EXPECT_FALSE(JwsSign(p384, JwsAlgorithm::kEs256, AsBytes("x")).ok());
+  EXPECT_FALSE(JwsSign(rsa, JwsAlgorithm::kEs256, AsBytes("x")).ok());
+  EXPECT_FALSE(JwsSign(p256, JwsAlgorithm::kRs256, AsBytes("x")).ok());
+  auto sig = JwsSign(p256, JwsAlgorithm::kEs256, AsBytes("x"));
+  ASSERT_TRUE(sig.ok());
+  EXPECT_FALSE(JwsVerify(p384.public_key(), JwsAlgorithm::kEs256, AsBytes("x"), *sig).ok());
+  EXPECT_FALSE(
+      JwsVerify(RawRsa(1024).public_key(), JwsAlgorithm::kRs256, AsBytes("x"), Bytes(128)).ok());
+}
+
+TEST(CsrTest, CreatesAndParsesWithProofOfPossession) {
+  for (KeyType t : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kRsa2048}) {
+    PrivateKey key = NewKey(t);
+    auto der = CreateCsrDer(key, "spiffe://example.org/w");
+    ASSERT_TRUE(der.ok());
+    auto csr = ParseCsrDer(*der);
+    ASSERT_TRUE(csr.ok()) << csr.status().message();
+    EXPECT_TRUE(csr->public_key.Equals(key.public_key()));
+    EXPECT_EQ(csr->uri_sans, std::vector<std::string>{"spiffe://example.org/w"});
+  }
+}
+
+TEST(CsrTest, RejectsTamperedSignature) {
+  auto der = CreateCsrDer(NewKey());
+  ASSERT_TRUE(der.ok());
+  Bytes bad = *der;
+  bad[bad.size() - 3] ^= 0x01;
+  auto csr = ParseCsrDer(bad);
+  ASSERT_FALSE(csr.ok());
+  EXPECT_THAT(csr.status().message(), HasSubstr("proof of possession"));
+}
+
+TEST(CsrTest, RejectsMalformedOversizedAndWeak) {
+  EXPECT_FALSE(ParseCsrDer({}).ok());
+  EXPECT_FALSE(ParseCsrDer(AsBytes("not a csr")).ok());
+  EXPECT_THAT(ParseCsrDer(Bytes(kMaxCsrBytes + 1, 0x30)).status().message(), HasSubstr("32 KiB"));
+  auto weak = CreateCsrDer(RawRsa(1024));
+  ASSERT_TRUE(weak.ok());
+  EXPECT_THAT(ParseCsrDer(*weak).status().message(), HasSubstr("2048"));
+  auto der = CreateCsrDer(NewKey());
+  ASSERT_TRUE(der.ok());
+  Bytes trailing = *der;
+  trailing.push_back(0);
+  EXPECT_FALSE(ParseCsrDer(trailing).ok());
+  EXPECT_FALSE(
+      ParseCsrPem("-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n")
+          .ok());
+}
+
+}  // namespace
+}  // namespace ward
