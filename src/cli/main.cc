@@ -1,6 +1,7 @@
 // The single `ward` binary: every subcommand of DESIGN.md's CLI contract hangs off this App.
 #include <CLI/CLI.hpp>
 
+#include "cli/audit_commands.h"
 #include "cli/cli_io.h"
 #include "cli/verify_commands.h"
 
@@ -10,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("ward ") + WARD_VERSION);
   int exit_code = ward::cli::kExitOk;
   ward::cli::RegisterVerifyCommands(app, &exit_code);
+  ward::cli::RegisterAuditCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,189 @@
+#include "audit/audit_log.h"
+
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace ward::audit {
+namespace {
+
+using nlohmann::json;
+
+std::string NowRfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Status WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status(StatusCode::kUnavailable,
+                    std::string("cannot write audit record: ") + std::strerror(errno));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return OkStatus();
+}
+
+// Why `line` cannot follow a record with `prev_seq` and `prev_hash`; empty when it can.
+std::string CheckLink(const std::string& line, uint64_t prev_seq, const std::string& prev_hash,
+                      uint64_t* seq_out) {
+  json record;
+  try {
+    record = json::parse(line);
+  } catch (const json::exception&) {
+    return "not valid JSON";
+  }
+  if (!record.is_object()) return "not a JSON object";
+  const auto seq = record.find("seq");
+  const auto prev = record.find("prev");
+  if (seq == record.end() || !seq->is_number_unsigned()) return "no sequence number";
+  if (prev == record.end() || !prev->is_string()) return "no previous-record hash";
+  *seq_out = seq->get<uint64_t>();
+  if (*seq_out != prev_seq + 1) {
+    return "sequence " + std::to_string(*seq_out) + " follows " + std::to_string(prev_seq);
+  }
+  if (prev->get<std::string>() != prev_hash) {
+    return prev_seq == 0 ? "first record does not start the chain"
+                         : "previous-record hash does not match record " +
+                               std::to_string(prev_seq) + " (it was changed or removed)";
+  }
+  return "";
+}
+
+}  // namespace
+
+AuditEvent& AuditEvent::Set(std::string key, std::string value) {
+  fields_.emplace_back(std::move(key), std::move(value));
+  return *this;
+}
+AuditEvent& AuditEvent::Set(std::string key, int64_t value) {
+  fields_.emplace_back(std::move(key), value);
+  return *this;
+}
+AuditEvent& AuditEvent::Set(std::string key, bool value) {
+  fields_.emplace_back(std::move(key), value);
+  return *this;
+}
+
+std::string ChainHash(std::string_view line) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(line.data()), line.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * SHA256_DIGEST_LENGTH, '0');
+  for (size_t i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+AuditLog::AuditLog(int fd, bool owns_fd, uint64_t sequence, std::string prev_hash)
+    : fd_(fd), owns_fd_(owns_fd), sequence_(sequence), prev_hash_(std::move(prev_hash)) {}
+
+AuditLog::~AuditLog() {
+  if (owns_fd_) ::close(fd_);
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& destination) {
+  if (destination == "-") {
+    return std::unique_ptr<AuditLog>(new AuditLog(STDOUT_FILENO, false, 0, kGenesisHash));
+  }
+  // Continue an existing chain, refusing to append to one that is already broken. Only regular
+  // files hold a chain; devices and pipes (/dev/stdout, a FIFO to a collector) start a new one.
+  uint64_t sequence = 0;
+  std::string prev_hash = kGenesisHash;
+  struct stat st {};
+  if (::stat(destination.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    std::ifstream in(destination);
+    std::string line;
+    uint64_t line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      uint64_t seq = 0;
+      const std::string why = CheckLink(line, sequence, prev_hash, &seq);
+      if (!why.empty()) {
+        return FailedPrecondition("audit log " + destination + " is broken at line " +
+                                  std::to_string(line_no) + " (" + why +
+                                  "); move it aside and investigate before starting");
+      }
+      sequence = seq;
+      prev_hash = ChainHash(line);
+    }
+  }
+  const int fd = ::open(destination.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return FailedPrecondition("cannot open audit log " + destination + ": " + std::strerror(errno));
+  }
+  return std::unique_ptr<AuditLog>(new AuditLog(fd, true, sequence, std::move(prev_hash)));
+}
+
+Status AuditLog::Record(const AuditEvent& event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  json record = json::object();
+  record["seq"] = sequence_ + 1;
+  record["time"] = NowRfc3339();
+  record["event"] = event.type();
+  for (const auto& [key, value] : event.fields()) {
+    std::visit([&](const auto& v) { record[key] = v; }, value);
+  }
+  record["prev"] = prev_hash_;
+  // Invalid UTF-8 in a field (e.g. from a hostile CSR) is replaced rather than failing the write.
+  std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::string hash = ChainHash(line);
+  line += '\n';
+  WARD_RETURN_IF_ERROR(WriteAll(fd_, line));
+  ++sequence_;
+  prev_hash_ = hash;
+  return OkStatus();
+}
+
+uint64_t AuditLog::last_sequence() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sequence_;
+}
+
+Result<AuditVerifyReport> VerifyAuditFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read audit log " + path);
+  AuditVerifyReport report;
+  uint64_t sequence = 0;
+  std::string prev_hash = kGenesisHash;
+  std::string line;
+  uint64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    uint64_t seq = 0;
+    const std::string why = CheckLink(line, sequence, prev_hash, &seq);
+    if (!why.empty()) {
+      report.first_broken_line = line_no;
+      report.reason = why;
+      report.records = line_no - 1;
+      return report;
+    }
+    sequence = seq;
+    prev_hash = ChainHash(line);
+  }
+  report.intact = true;
+  report.records = line_no;
+  return report;
+}
+
+}  // namespace ward::audit

@@ -1,0 +1,146 @@
+#include "audit/audit_log.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+namespace ward::audit {
+namespace {
+
+using ::testing::HasSubstr;
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ward-audit-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/audit.log";
+  }
+  void TearDown() override {
+    ::unlink(path_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  void WriteRecords(int n) {
+    auto log = AuditLog::Open(path_);
+    ASSERT_TRUE(log.ok()) << log.status().message();
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE((*log)
+                      ->Record(AuditEvent(kIdentityIssued)
+                                   .Set("spiffe_id", "spiffe://example.org/w" + std::to_string(i))
+                                   .Set("expires_at", int64_t{1800000000 + i})
+                                   .Set("admin", false))
+                      .ok());
+    }
+  }
+  std::vector<std::string> Lines() {
+    std::ifstream in(path_);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    return lines;
+  }
+  void Rewrite(const std::vector<std::string>& lines) {
+    std::ofstream out(path_, std::ios::trunc);
+    for (const auto& l : lines) out << l << "\n";
+  }
+  AuditVerifyReport Verify() { return VerifyAuditFile(path_).value(); }
+
+  std::string dir_, path_;
+};
+
+TEST_F(AuditLogTest, WritesChainedJsonLines) {
+  WriteRecords(3);
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 3u);
+  const auto first = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(first["seq"], 1);
+  EXPECT_EQ(first["event"], "identity.issued");
+  EXPECT_EQ(first["spiffe_id"], "spiffe://example.org/w0");
+  EXPECT_EQ(first["expires_at"], 1800000000);
+  EXPECT_EQ(first["prev"], kGenesisHash);
+  EXPECT_TRUE(first.contains("time"));
+  const auto second = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(second["seq"], 2);
+  EXPECT_EQ(second["prev"], ChainHash(lines[0]));
+  const AuditVerifyReport report = Verify();
+  EXPECT_TRUE(report.intact);
+  EXPECT_EQ(report.records, 3u);
+  struct stat st {};
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(AuditLogTest, DetectsAnEditedRecord) {
+  WriteRecords(4);
+  auto lines = Lines();
+  lines[1].replace(lines[1].find("w1"), 2, "w9");
+  Rewrite(lines);
+  const AuditVerifyReport report = Verify();
+  EXPECT_FALSE(report.intact);
+  EXPECT_EQ(report.first_broken_line, 3u);  // record 3 no longer matches record 2's hash
+  EXPECT_THAT(report.reason, HasSubstr("does not match record 2"));
+}
+
+TEST_F(AuditLogTest, DetectsDeletedReorderedAndTruncatedRecords) {
+  WriteRecords(4);
+  const auto lines = Lines();
+  Rewrite({lines[0], lines[2], lines[3]});
+  EXPECT_EQ(Verify().first_broken_line, 2u);
+  Rewrite({lines[0], lines[2], lines[1], lines[3]});
+  EXPECT_EQ(Verify().first_broken_line, 2u);
+  Rewrite({lines[1], lines[2], lines[3]});  // head cut off
+  EXPECT_EQ(Verify().first_broken_line, 1u);
+  Rewrite({lines[0], "not json", lines[1]});
+  EXPECT_THAT(Verify().reason, HasSubstr("not valid JSON"));
+}
+
+TEST_F(AuditLogTest, ReopeningContinuesTheChain) {
+  WriteRecords(2);
+  WriteRecords(2);
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(nlohmann::json::parse(lines[3])["seq"], 4);
+  EXPECT_TRUE(Verify().intact);
+}
+
+TEST_F(AuditLogTest, RefusesToAppendToABrokenChain) {
+  WriteRecords(3);
+  auto lines = Lines();
+  lines.erase(lines.begin() + 1);
+  Rewrite(lines);
+  auto log = AuditLog::Open(path_);
+  ASSERT_FALSE(log.ok());
+  EXPECT_THAT(log.status().message(), HasSubstr("broken at line 2"));
+}
+
+TEST_F(AuditLogTest, FailsClosedWhenTheWriteFails) {
+  auto log = AuditLog::Open("/dev/full");
+  ASSERT_TRUE(log.ok()) << log.status().message();
+  const Status s = (*log)->Record(AuditEvent(kAccessDenied).Set("caller", "uid:1000"));
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ((*log)->last_sequence(), 0u);
+}
+
+TEST_F(AuditLogTest, EscapesHostileFieldValues) {
+  {
+    auto log = AuditLog::Open(path_);
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Record(AuditEvent(kAccessDenied).Set("reason", "a\n\"}\xff{")).ok());
+  }
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);  // the newline did not split the record
+  EXPECT_TRUE(Verify().intact);
+}
+
+TEST_F(AuditLogTest, VerifyReportsMissingFile) {
+  EXPECT_FALSE(VerifyAuditFile(dir_ + "/nope").ok());
+}
+
+}  // namespace
+}  // namespace ward::audit
