@@ -8,6 +8,7 @@ packages=(
   clang libclang-rt-14-dev              # libFuzzer targets and their sanitizers
   libssl-dev openssl                    # crypto, and `openssl verify` for interop tests
   nlohmann-json3-dev libcli11-dev
+  libsqlite3-dev                        # embedded datastore
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
 )

@@ -1,0 +1,64 @@
+// The persistence interface of the control plane. SQLite implements it (embedded default);
+// PostgreSQL will for HA. Every method that returns OK has made its write durable.
+#ifndef WARD_STORE_DATASTORE_H_
+#define WARD_STORE_DATASTORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "store/types.h"
+
+namespace ward::store {
+
+class DataStore {
+ public:
+  virtual ~DataStore() = default;
+
+  // Entries. Creating an entry that already exists (same SPIFFE ID, parent and selectors) fails
+  // with kAlreadyExists. Every write bumps the global revision.
+  virtual Result<RegistrationEntry> CreateEntry(RegistrationEntry entry) = 0;
+  virtual Result<RegistrationEntry> UpdateEntry(RegistrationEntry entry) = 0;
+  virtual Status DeleteEntry(const std::string& id) = 0;
+  virtual Result<RegistrationEntry> GetEntry(const std::string& id) = 0;
+  // Entries ordered by ID, optionally only those with `spiffe_id` / `parent_id`.
+  virtual Result<EntryPage> ListEntries(const std::string& page_token, int page_size,
+                                        const std::optional<std::string>& spiffe_id,
+                                        const std::optional<std::string>& parent_id) = 0;
+  virtual Result<int64_t> CountEntries() = 0;
+  // Everything that changed after `revision`, for incremental sync.
+  virtual Result<EntryChanges> EntryChangesSince(int64_t revision) = 0;
+  virtual Result<int64_t> CurrentRevision() = 0;
+
+  // Agents.
+  virtual Status UpsertAgent(const AttestedAgent& agent) = 0;
+  virtual Result<AttestedAgent> GetAgent(const std::string& spiffe_id) = 0;
+  virtual Result<std::vector<AttestedAgent>> ListAgents() = 0;
+  virtual Status SetAgentBanned(const std::string& spiffe_id, bool banned) = 0;
+  virtual Status DeleteAgent(const std::string& spiffe_id) = 0;
+  virtual Result<int64_t> CountAgents() = 0;
+
+  // Join tokens: single use. Consume returns the token's record and deletes it atomically, or
+  // kNotFound for an unknown, used or expired token.
+  virtual Status CreateJoinToken(const JoinToken& token) = 0;
+  virtual Result<JoinToken> ConsumeJoinToken(const std::string& token, int64_t now) = 0;
+
+  // Bundles, own and federated, by trust domain name.
+  virtual Status PutBundle(const StoredBundle& bundle) = 0;
+  virtual Result<StoredBundle> GetBundle(const std::string& trust_domain) = 0;
+  virtual Result<std::vector<StoredBundle>> ListBundles() = 0;
+  virtual Status DeleteBundle(const std::string& trust_domain) = 0;
+
+  // The CA journal: an opaque document the CA rewrites on every key or certificate change.
+  virtual Status SaveCaJournal(const std::string& journal) = 0;
+  virtual Result<std::optional<std::string>> LoadCaJournal() = 0;
+
+  // Cheap liveness check for /readyz.
+  virtual Status Ping() = 0;
+};
+
+}  // namespace ward::store
+
+#endif  // WARD_STORE_DATASTORE_H_

@@ -1,0 +1,614 @@
+#include "store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+namespace ward::store {
+namespace {
+
+using nlohmann::json;
+
+// Each entry is one migration, applied in order inside a transaction; user_version records how
+// many have run. Never edit a released migration: append a new one.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta (key, value) VALUES ('revision', 0);
+CREATE TABLE entries (
+  id TEXT PRIMARY KEY,
+  spiffe_id TEXT NOT NULL,
+  parent_id TEXT NOT NULL,
+  selectors TEXT NOT NULL,
+  x509_ttl INTEGER NOT NULL,
+  jwt_ttl INTEGER NOT NULL,
+  dns_names TEXT NOT NULL,
+  admin INTEGER NOT NULL,
+  federates_with TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (spiffe_id, parent_id, selectors)
+);
+CREATE INDEX entries_by_parent ON entries (parent_id);
+CREATE INDEX entries_by_spiffe_id ON entries (spiffe_id);
+CREATE INDEX entries_by_revision ON entries (revision);
+CREATE TABLE entry_tombstones (id TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+CREATE INDEX tombstones_by_revision ON entry_tombstones (revision);
+CREATE TABLE agents (
+  spiffe_id TEXT PRIMARY KEY,
+  attestation_type TEXT NOT NULL,
+  serial TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  banned INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE join_tokens (
+  token_sha256 TEXT PRIMARY KEY,
+  agent_path TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE bundles (
+  trust_domain TEXT PRIMARY KEY,
+  spiffe_json TEXT NOT NULL,
+  sequence INTEGER NOT NULL
+);
+CREATE TABLE ca_journal (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  data TEXT NOT NULL
+);
+)sql",
+};
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Hex(const unsigned char* data, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * n, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 15];
+  }
+  return out;
+}
+
+std::string NewEntryId() {
+  unsigned char raw[16];
+  RAND_bytes(raw, sizeof raw);
+  return Hex(raw, sizeof raw);
+}
+
+std::string TokenHash(const std::string& token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  return Hex(digest, sizeof digest);
+}
+
+std::string SelectorsJson(const std::vector<Selector>& selectors) {
+  json arr = json::array();
+  for (const auto& s : selectors) arr.push_back(s.ToString());
+  return arr.dump();
+}
+
+// A prepared statement with positional binding helpers; one per call (SQLite caches the parse
+// cheaply enough for the admin path; the hot sync path can keep statements later).
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    sqlite3_stmt* raw = nullptr;
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+    stmt_.reset(raw);
+  }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Statement& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_.get(), i, v);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_.get()); }
+  std::string Text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_.get(), col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), col)))
+             : std::string();
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+  std::string Error() const { return sqlite3_errmsg(db_); }
+
+ private:
+  sqlite3* db_;
+  StmtPtr stmt_;
+  int rc_ = SQLITE_ERROR;
+};
+
+Status DbError(sqlite3* db, const std::string& what) {
+  return Status(StatusCode::kUnavailable, what + ": " + sqlite3_errmsg(db));
+}
+
+Result<std::vector<std::string>> JsonStrings(const std::string& text) {
+  std::vector<std::string> out;
+  try {
+    for (const auto& v : json::parse(text)) out.push_back(v.get<std::string>());
+  } catch (const json::exception& e) {
+    return Internal(std::string("corrupt list in database: ") + e.what());
+  }
+  return out;
+}
+
+constexpr const char* kEntryColumns =
+    "id, spiffe_id, parent_id, selectors, x509_ttl, jwt_ttl, dns_names, admin, federates_with, "
+    "expires_at, revision, created_at";
+
+Result<RegistrationEntry> ReadEntry(const Statement& st) {
+  auto spiffe_id = SpiffeId::Parse(st.Text(1));
+  auto parent_id = SpiffeId::Parse(st.Text(2));
+  if (!spiffe_id.ok() || !parent_id.ok())
+    return Internal("corrupt SPIFFE ID in entry " + st.Text(0));
+  WARD_ASSIGN_OR_RETURN(std::vector<std::string> selector_text, JsonStrings(st.Text(3)));
+  WARD_ASSIGN_OR_RETURN(std::vector<std::string> dns, JsonStrings(st.Text(6)));
+  WARD_ASSIGN_OR_RETURN(std::vector<std::string> federates, JsonStrings(st.Text(8)));
+  RegistrationEntry e{.id = st.Text(0),
+                      .spiffe_id = std::move(spiffe_id).value(),
+                      .parent_id = std::move(parent_id).value()};
+  for (const auto& s : selector_text) {
+    auto sel = Selector::Parse(s);
+    if (!sel.ok()) return Internal("corrupt selector in entry " + e.id);
+    e.selectors.push_back(std::move(sel).value());
+  }
+  e.x509_svid_ttl = static_cast<int32_t>(st.Int(4));
+  e.jwt_svid_ttl = static_cast<int32_t>(st.Int(5));
+  e.dns_names = std::move(dns);
+  e.admin = st.Int(7) != 0;
+  e.federates_with = std::move(federates);
+  e.expires_at = st.Int(9);
+  e.revision = st.Int(10);
+  e.created_at = st.Int(11);
+  return e;
+}
+
+class SqliteStore final : public DataStore {
+ public:
+  explicit SqliteStore(DbPtr db) : db_(std::move(db)) {}
+
+  Result<RegistrationEntry> CreateEntry(RegistrationEntry entry) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::sort(entry.selectors.begin(), entry.selectors.end());
+    entry.id = NewEntryId();
+    entry.created_at = NowUnix();
+    return WriteEntry(std::move(entry), /*insert=*/true);
+  }
+
+  Result<RegistrationEntry> UpdateEntry(RegistrationEntry entry) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::sort(entry.selectors.begin(), entry.selectors.end());
+    return WriteEntry(std::move(entry), /*insert=*/false);
+  }
+
+  Status DeleteEntry(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    WARD_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Statement del(db_.get(), "DELETE FROM entries WHERE id = ?");
+    del.Bind(1, id);
+    if (del.Step() != SQLITE_DONE) return Rollback(DbError(db_.get(), "delete entry"));
+    if (sqlite3_changes(db_.get()) == 0) return Rollback(NotFound("entry not found: " + id));
+    auto revision = BumpRevision();
+    if (!revision.ok()) return Rollback(revision.status());
+    Statement tomb(db_.get(),
+                   "INSERT OR REPLACE INTO entry_tombstones (id, revision) VALUES (?, ?)");
+    tomb.Bind(1, id).Bind(2, *revision);
+    if (tomb.Step() != SQLITE_DONE) return Rollback(DbError(db_.get(), "record deletion"));
+    return Exec("COMMIT");
+  }
+
+  Result<RegistrationEntry> GetEntry(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 (std::string("SELECT ") + kEntryColumns + " FROM entries WHERE id = ?").c_str());
+    st.Bind(1, id);
+    const int rc = st.Step();
+    if (rc == SQLITE_DONE) return NotFound("entry not found: " + id);
+    if (rc != SQLITE_ROW) return DbError(db_.get(), "read entry");
+    return ReadEntry(st);
+  }
+
+  Result<EntryPage> ListEntries(const std::string& page_token, int page_size,
+                                const std::optional<std::string>& spiffe_id,
+                                const std::optional<std::string>& parent_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    page_size = std::clamp(page_size, 1, 10000);
+    std::string sql = std::string("SELECT ") + kEntryColumns + " FROM entries WHERE id > ?";
+    if (spiffe_id) sql += " AND spiffe_id = ?";
+    if (parent_id) sql += " AND parent_id = ?";
+    sql += " ORDER BY id LIMIT ?";
+    Statement st(db_.get(), sql.c_str());
+    int i = 1;
+    st.Bind(i++, page_token);
+    if (spiffe_id) st.Bind(i++, *spiffe_id);
+    if (parent_id) st.Bind(i++, *parent_id);
+    st.Bind(i++, int64_t{page_size} + 1);
+    EntryPage page;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      if (static_cast<int>(page.entries.size()) == page_size) {
+        page.next_page_token = page.entries.back().id;
+        break;
+      }
+      WARD_ASSIGN_OR_RETURN(RegistrationEntry e, ReadEntry(st));
+      page.entries.push_back(std::move(e));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return DbError(db_.get(), "list entries");
+    return page;
+  }
+
+  Result<int64_t> CountEntries() override { return Count("SELECT COUNT(*) FROM entries"); }
+
+  Result<EntryChanges> EntryChangesSince(int64_t revision) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // One read transaction so the changes and the revision they end at are consistent.
+    WARD_RETURN_IF_ERROR(Exec("BEGIN"));
+    EntryChanges changes;
+    Statement st(db_.get(), (std::string("SELECT ") + kEntryColumns +
+                             " FROM entries WHERE revision > ? ORDER BY revision")
+                                .c_str());
+    st.Bind(1, revision);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      auto e = ReadEntry(st);
+      if (!e.ok()) return Rollback(e.status());
+      changes.upserted.push_back(std::move(e).value());
+    }
+    if (rc != SQLITE_DONE) return Rollback(DbError(db_.get(), "read entry changes"));
+    Statement tomb(db_.get(), "SELECT id FROM entry_tombstones WHERE revision > ?");
+    tomb.Bind(1, revision);
+    while ((rc = tomb.Step()) == SQLITE_ROW) changes.deleted_ids.push_back(tomb.Text(0));
+    if (rc != SQLITE_DONE) return Rollback(DbError(db_.get(), "read deletions"));
+    auto current = ReadRevision();
+    if (!current.ok()) return Rollback(current.status());
+    changes.revision = *current;
+    WARD_RETURN_IF_ERROR(Exec("COMMIT"));
+    return changes;
+  }
+
+  Result<int64_t> CurrentRevision() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ReadRevision();
+  }
+
+  Status UpsertAgent(const AttestedAgent& agent) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "INSERT INTO agents (spiffe_id, attestation_type, serial, expires_at, banned, "
+                 "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (spiffe_id) DO UPDATE SET "
+                 "attestation_type = excluded.attestation_type, serial = excluded.serial, "
+                 "expires_at = excluded.expires_at");
+    st.Bind(1, agent.spiffe_id.str())
+        .Bind(2, agent.attestation_type)
+        .Bind(3, agent.serial)
+        .Bind(4, agent.expires_at)
+        .Bind(5, int64_t{agent.banned})
+        .Bind(6, agent.created_at ? agent.created_at : NowUnix());
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "store agent");
+    return OkStatus();
+  }
+
+  Result<AttestedAgent> GetAgent(const std::string& spiffe_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "SELECT spiffe_id, attestation_type, serial, expires_at, banned, created_at FROM "
+                 "agents WHERE spiffe_id = ?");
+    st.Bind(1, spiffe_id);
+    const int rc = st.Step();
+    if (rc == SQLITE_DONE) return NotFound("agent not found: " + spiffe_id);
+    if (rc != SQLITE_ROW) return DbError(db_.get(), "read agent");
+    return ReadAgent(st);
+  }
+
+  Result<std::vector<AttestedAgent>> ListAgents() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "SELECT spiffe_id, attestation_type, serial, expires_at, banned, created_at FROM "
+                 "agents ORDER BY spiffe_id");
+    std::vector<AttestedAgent> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      WARD_ASSIGN_OR_RETURN(AttestedAgent a, ReadAgent(st));
+      out.push_back(std::move(a));
+    }
+    if (rc != SQLITE_DONE) return DbError(db_.get(), "list agents");
+    return out;
+  }
+
+  Status SetAgentBanned(const std::string& spiffe_id, bool banned) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(), "UPDATE agents SET banned = ? WHERE spiffe_id = ?");
+    st.Bind(1, int64_t{banned}).Bind(2, spiffe_id);
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "ban agent");
+    if (sqlite3_changes(db_.get()) == 0) return NotFound("agent not found: " + spiffe_id);
+    return OkStatus();
+  }
+
+  Status DeleteAgent(const std::string& spiffe_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(), "DELETE FROM agents WHERE spiffe_id = ?");
+    st.Bind(1, spiffe_id);
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "evict agent");
+    if (sqlite3_changes(db_.get()) == 0) return NotFound("agent not found: " + spiffe_id);
+    return OkStatus();
+  }
+
+  Result<int64_t> CountAgents() override { return Count("SELECT COUNT(*) FROM agents"); }
+
+  Status CreateJoinToken(const JoinToken& token) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "INSERT INTO join_tokens (token_sha256, agent_path, expires_at) VALUES (?, ?, ?)");
+    st.Bind(1, TokenHash(token.token)).Bind(2, token.agent_path).Bind(3, token.expires_at);
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "store join token");
+    return OkStatus();
+  }
+
+  Result<JoinToken> ConsumeJoinToken(const std::string& token, int64_t now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // DELETE ... RETURNING makes the check-and-use a single atomic statement: two agents
+    // presenting the same token cannot both succeed.
+    Statement st(db_.get(),
+                 "DELETE FROM join_tokens WHERE token_sha256 = ? RETURNING agent_path, expires_at");
+    st.Bind(1, TokenHash(token));
+    const int rc = st.Step();
+    if (rc == SQLITE_DONE) return NotFound("join token is unknown or was already used");
+    if (rc != SQLITE_ROW) return DbError(db_.get(), "use join token");
+    JoinToken out{token, st.Text(0), st.Int(1)};
+    while (st.Step() == SQLITE_ROW) {
+    }
+    if (out.expires_at <= now) return NotFound("join token has expired");
+    return out;
+  }
+
+  Status PutBundle(const StoredBundle& bundle) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "INSERT INTO bundles (trust_domain, spiffe_json, sequence) VALUES (?, ?, ?) ON "
+                 "CONFLICT (trust_domain) DO UPDATE SET spiffe_json = excluded.spiffe_json, "
+                 "sequence = excluded.sequence");
+    st.Bind(1, bundle.trust_domain)
+        .Bind(2, bundle.spiffe_json)
+        .Bind(3, static_cast<int64_t>(bundle.sequence));
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "store bundle");
+    return OkStatus();
+  }
+
+  Result<StoredBundle> GetBundle(const std::string& trust_domain) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "SELECT trust_domain, spiffe_json, sequence FROM bundles WHERE trust_domain = ?");
+    st.Bind(1, trust_domain);
+    const int rc = st.Step();
+    if (rc == SQLITE_DONE) return NotFound("no bundle for trust domain " + trust_domain);
+    if (rc != SQLITE_ROW) return DbError(db_.get(), "read bundle");
+    return StoredBundle{st.Text(0), st.Text(1), static_cast<uint64_t>(st.Int(2))};
+  }
+
+  Result<std::vector<StoredBundle>> ListBundles() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "SELECT trust_domain, spiffe_json, sequence FROM bundles ORDER BY trust_domain");
+    std::vector<StoredBundle> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      out.push_back({st.Text(0), st.Text(1), static_cast<uint64_t>(st.Int(2))});
+    }
+    if (rc != SQLITE_DONE) return DbError(db_.get(), "list bundles");
+    return out;
+  }
+
+  Status DeleteBundle(const std::string& trust_domain) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(), "DELETE FROM bundles WHERE trust_domain = ?");
+    st.Bind(1, trust_domain);
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "delete bundle");
+    if (sqlite3_changes(db_.get()) == 0)
+      return NotFound("no bundle for trust domain " + trust_domain);
+    return OkStatus();
+  }
+
+  Status SaveCaJournal(const std::string& journal) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "INSERT INTO ca_journal (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET "
+                 "data = excluded.data");
+    st.Bind(1, journal);
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "save CA journal");
+    return OkStatus();
+  }
+
+  Result<std::optional<std::string>> LoadCaJournal() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(), "SELECT data FROM ca_journal WHERE id = 1");
+    const int rc = st.Step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return DbError(db_.get(), "load CA journal");
+    return std::optional<std::string>(st.Text(0));
+  }
+
+  Status Ping() override {
+    auto n = Count("SELECT 1");
+    return n.ok() ? OkStatus() : n.status();
+  }
+
+ private:
+  Status Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      const std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      return Status(StatusCode::kUnavailable, std::string("database: ") + msg);
+    }
+    return OkStatus();
+  }
+
+  Status Rollback(Status error) {
+    (void)Exec("ROLLBACK");
+    return error;
+  }
+
+  Result<int64_t> Count(const char* sql) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(), sql);
+    if (st.Step() != SQLITE_ROW) return DbError(db_.get(), "count");
+    return st.Int(0);
+  }
+
+  Result<int64_t> ReadRevision() {
+    Statement st(db_.get(), "SELECT value FROM meta WHERE key = 'revision'");
+    if (st.Step() != SQLITE_ROW) return DbError(db_.get(), "read revision");
+    return st.Int(0);
+  }
+
+  Result<int64_t> BumpRevision() {
+    Statement st(db_.get(),
+                 "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value");
+    if (st.Step() != SQLITE_ROW) return DbError(db_.get(), "bump revision");
+    const int64_t v = st.Int(0);
+    while (st.Step() == SQLITE_ROW) {
+    }
+    return v;
+  }
+
+  Result<AttestedAgent> ReadAgent(const Statement& st) {
+    auto id = SpiffeId::Parse(st.Text(0));
+    if (!id.ok()) return Internal("corrupt agent ID in database");
+    return AttestedAgent{std::move(id).value(), st.Text(1), st.Text(2), st.Int(3),
+                         st.Int(4) != 0,        st.Int(5)};
+  }
+
+  // Inserts or replaces one entry and bumps the revision, in one transaction.
+  Result<RegistrationEntry> WriteEntry(RegistrationEntry entry, bool insert) {
+    WARD_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto revision = BumpRevision();
+    if (!revision.ok()) return Rollback(revision.status());
+    entry.revision = *revision;
+    const char* sql =
+        insert ? "INSERT INTO entries (id, spiffe_id, parent_id, selectors, x509_ttl, jwt_ttl, "
+                 "dns_names, admin, federates_with, expires_at, revision, created_at) VALUES "
+                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+               : "UPDATE entries SET spiffe_id = ?2, parent_id = ?3, selectors = ?4, x509_ttl = "
+                 "?5, jwt_ttl = ?6, dns_names = ?7, admin = ?8, federates_with = ?9, expires_at "
+                 "= ?10, revision = ?11 WHERE id = ?1";
+    Statement st(db_.get(), sql);
+    st.Bind(1, entry.id)
+        .Bind(2, entry.spiffe_id.str())
+        .Bind(3, entry.parent_id.str())
+        .Bind(4, SelectorsJson(entry.selectors))
+        .Bind(5, int64_t{entry.x509_svid_ttl})
+        .Bind(6, int64_t{entry.jwt_svid_ttl})
+        .Bind(7, json(entry.dns_names).dump())
+        .Bind(8, int64_t{entry.admin})
+        .Bind(9, json(entry.federates_with).dump())
+        .Bind(10, entry.expires_at)
+        .Bind(11, entry.revision);
+    if (insert) st.Bind(12, entry.created_at);
+    const int rc = st.Step();
+    if (rc == SQLITE_CONSTRAINT) {
+      return Rollback(Status(StatusCode::kAlreadyExists,
+                             "an entry with the same SPIFFE ID, parent ID and selectors exists"));
+    }
+    if (rc != SQLITE_DONE) return Rollback(DbError(db_.get(), "write entry"));
+    if (!insert && sqlite3_changes(db_.get()) == 0) {
+      return Rollback(NotFound("entry not found: " + entry.id));
+    }
+    WARD_RETURN_IF_ERROR(Exec("COMMIT"));
+    return entry;
+  }
+
+  std::mutex mu_;
+  DbPtr db_;
+};
+
+Status Configure(sqlite3* db) {
+  // FULL: the WAL is fsynced on every commit, so an acknowledged write survives power loss.
+  const char* pragmas =
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+      "PRAGMA busy_timeout = 5000;";
+  char* err = nullptr;
+  if (sqlite3_exec(db, pragmas, nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err ? err : "unknown";
+    sqlite3_free(err);
+    return Status(StatusCode::kUnavailable, "cannot configure database: " + msg);
+  }
+  return OkStatus();
+}
+
+Status Migrate(sqlite3* db) {
+  Statement version(db, "PRAGMA user_version");
+  if (version.Step() != SQLITE_ROW) return DbError(db, "read schema version");
+  const int64_t current = version.Int(0);
+  const int64_t target = static_cast<int64_t>(std::size(kMigrations));
+  if (current > target) {
+    return FailedPrecondition("database schema version " + std::to_string(current) +
+                              " is newer than this ward (" + std::to_string(target) +
+                              "); upgrade ward");
+  }
+  for (int64_t v = current; v < target; ++v) {
+    const std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v] +
+                            "PRAGMA user_version = " + std::to_string(v + 1) + "; COMMIT;";
+    char* err = nullptr;
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      const std::string msg = err ? err : "unknown";
+      sqlite3_free(err);
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return Status(StatusCode::kUnavailable,
+                    "database migration " + std::to_string(v + 1) + " failed: " + msg);
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+int SqliteSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+Result<std::unique_ptr<DataStore>> OpenSqliteStore(const std::string& path) {
+  // Create the file ourselves so it is private from the first byte; SQLite gives its -wal and
+  // -shm files the same mode.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return FailedPrecondition("cannot create database " + path);
+  ::close(fd);
+  sqlite3* raw = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) {
+    return FailedPrecondition("cannot open database " + path + ": " +
+                              (raw ? sqlite3_errmsg(raw) : "out of memory"));
+  }
+  WARD_RETURN_IF_ERROR(Configure(db.get()));
+  WARD_RETURN_IF_ERROR(Migrate(db.get()));
+  return std::unique_ptr<DataStore>(new SqliteStore(std::move(db)));
+}
+
+}  // namespace ward::store
