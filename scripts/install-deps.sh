@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev                        # embedded datastore
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
+  curl util-linux                       # integration tests: /metrics, setpriv
 )
 
 missing=()
@@ -23,17 +24,33 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing+=(nodejs npm)
 fi
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all packages present"
-  exit 0
-fi
-
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null 2>&1 || { echo "install-deps: run as root (missing: ${missing[*]})" >&2; exit 1; }
   SUDO=sudo
 fi
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+updated=0
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  updated=1
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# promtool (checks /metrics in the integration tests) comes from Debian's prometheus package. It
+# is extracted rather than installed: installing would start a Prometheus service on :9090.
+promtool_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/tools"
+if [ ! -x "$promtool_dir/promtool" ]; then
+  [ "$updated" -eq 1 ] || $SUDO apt-get update -q
+  work=$(mktemp -d)
+  chmod 755 "$work"  # apt's unprivileged _apt user downloads into it
+  (cd "$work" && apt-get download prometheus >/dev/null)
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  mkdir -p "$promtool_dir"
+  cp "$work/root/usr/bin/promtool" "$promtool_dir/promtool"
+  rm -rf "$work"
+  echo "install-deps: promtool extracted to $promtool_dir"
+fi

@@ -3,6 +3,7 @@
 
 #include "cli/audit_commands.h"
 #include "cli/cli_io.h"
+#include "cli/server_commands.h"
 #include "cli/verify_commands.h"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,10 @@ int main(int argc, char** argv) {
   int exit_code = ward::cli::kExitOk;
   ward::cli::RegisterVerifyCommands(app, &exit_code);
   ward::cli::RegisterAuditCommands(app, &exit_code);
+  ward::cli::RegisterServerCommands(app, &exit_code);
+  app.add_subcommand("agent", "the Ward agent; admin verbs on attested agents")
+      ->require_subcommand(1);
+  ward::cli::RegisterAdminCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -21,10 +21,10 @@ WARD=$1
 SAMPLEGEN=$2
 NODE_DIR=$(cd "$(dirname "$0")/node" && pwd)
 
-# shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 # A missing tool or client library is a failure, never a skip.
-require_binaries
+require_executables "$WARD" "$SAMPLEGEN"
 command -v node >/dev/null 2>&1 || { echo "FAIL: node not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 [ -f "$NODE_DIR/node_modules/jose/package.json" ] ||
   { echo "FAIL: npm jose is not installed in $NODE_DIR (run tests/interop/install-clients.sh)" >&2; exit 1; }

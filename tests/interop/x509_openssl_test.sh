@@ -20,10 +20,10 @@ fi
 WARD=$1
 SAMPLEGEN=$2
 
-# shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 # A missing tool is a failure, never a skip.
-require_binaries
+require_executables "$WARD" "$SAMPLEGEN"
 for tool in openssl base64 od dd date tr head tail; do
   command -v "$tool" >/dev/null 2>&1 || { echo "FAIL: required tool '$tool' not found" >&2; exit 1; }
 done

@@ -1,10 +1,9 @@
-# Shared by the interop test scripts (source it): argument checks and the PASS/FAIL tally.
-# Expects WARD and SAMPLEGEN to be set by the caller.
+# Shared by the shell test scripts (source it): argument checks and the PASS/FAIL tally.
 
-# require_binaries: a missing binary is a failure, never a skip.
-require_binaries() {
+# require_executables FILE...: a missing binary is a failure, never a skip.
+require_executables() {
   local tool
-  for tool in "$WARD" "$SAMPLEGEN"; do
+  for tool in "$@"; do
     [ -x "$tool" ] || { echo "FAIL: $tool is not an executable file" >&2; exit 1; }
   done
 }

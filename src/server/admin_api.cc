@@ -1,0 +1,559 @@
+#include "server/admin_api.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "core/base64.h"
+#include "core/csr.h"
+
+namespace ward::server {
+namespace {
+
+using nlohmann::json;
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += kHex[p[i] >> 4];
+    out += kHex[p[i] & 15];
+  }
+  return out;
+}
+
+HttpResponse Json(const json& body, int status = 200) {
+  return {status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
+
+Result<json> ParseBody(const HttpRequest& r) {
+  if (r.body.empty()) return json::object();
+  try {
+    json body = json::parse(r.body);
+    if (!body.is_object()) return InvalidArgument("request body must be a JSON object");
+    return body;
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("request body is not valid JSON: ") + e.what());
+  }
+}
+
+// Typed field access that turns JSON type errors into InvalidArgument.
+template <typename T>
+Result<T> Field(const json& obj, const char* name, T fallback) {
+  const auto it = obj.find(name);
+  if (it == obj.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return InvalidArgument(std::string("field \"") + name + "\" has the wrong type");
+  }
+}
+
+json EntryToJson(const store::RegistrationEntry& e) {
+  json selectors = json::array();
+  for (const auto& s : e.selectors) selectors.push_back(s.ToString());
+  return {{"id", e.id},
+          {"spiffe_id", e.spiffe_id.str()},
+          {"parent_id", e.parent_id.str()},
+          {"selectors", selectors},
+          {"x509_svid_ttl", e.x509_svid_ttl},
+          {"jwt_svid_ttl", e.jwt_svid_ttl},
+          {"dns_names", e.dns_names},
+          {"admin", e.admin},
+          {"federates_with", e.federates_with},
+          {"expires_at", e.expires_at},
+          {"revision", e.revision},
+          {"created_at", e.created_at}};
+}
+
+Result<store::RegistrationEntry> EntryFromJson(const json& j) {
+  if (!j.is_object()) return InvalidArgument("an entry must be a JSON object");
+  WARD_ASSIGN_OR_RETURN(std::string spiffe_id, Field<std::string>(j, "spiffe_id", ""));
+  WARD_ASSIGN_OR_RETURN(std::string parent_id, Field<std::string>(j, "parent_id", ""));
+  auto id = SpiffeId::Parse(spiffe_id);
+  if (!id.ok()) return id.status().WithContext("spiffe_id");
+  auto parent = SpiffeId::Parse(parent_id);
+  if (!parent.ok()) return parent.status().WithContext("parent_id");
+  store::RegistrationEntry e{.spiffe_id = std::move(id).value(),
+                             .parent_id = std::move(parent).value()};
+  WARD_ASSIGN_OR_RETURN(std::vector<std::string> selectors,
+                        Field<std::vector<std::string>>(j, "selectors", {}));
+  for (const auto& s : selectors) {
+    auto sel = store::Selector::Parse(s);
+    if (!sel.ok()) return sel.status();
+    e.selectors.push_back(std::move(sel).value());
+  }
+  WARD_ASSIGN_OR_RETURN(e.x509_svid_ttl, Field<int32_t>(j, "x509_svid_ttl", 3600));
+  WARD_ASSIGN_OR_RETURN(e.jwt_svid_ttl, Field<int32_t>(j, "jwt_svid_ttl", 900));
+  WARD_ASSIGN_OR_RETURN(e.dns_names, Field<std::vector<std::string>>(j, "dns_names", {}));
+  WARD_ASSIGN_OR_RETURN(e.admin, Field<bool>(j, "admin", false));
+  WARD_ASSIGN_OR_RETURN(e.federates_with, Field<std::vector<std::string>>(j, "federates_with", {}));
+  WARD_ASSIGN_OR_RETURN(e.expires_at, Field<int64_t>(j, "expires_at", 0));
+  return e;
+}
+
+json AgentToJson(const store::AttestedAgent& a) {
+  return {{"spiffe_id", a.spiffe_id.str()},
+          {"attestation_type", a.attestation_type},
+          {"serial", a.serial},
+          {"expires_at", a.expires_at},
+          {"banned", a.banned},
+          {"created_at", a.created_at}};
+}
+
+json AuthorityToJson(const ca::AuthorityInfo& a) {
+  return {{"id", a.id},
+          {"state", ca::AuthorityStateName(a.state)},
+          {"created_at", a.created_at},
+          {"activated_at", a.activated_at},
+          {"retired_at", a.retired_at},
+          {"not_after", a.not_after},
+          {"tainted", a.tainted}};
+}
+
+std::string CallerOf(const Peer& peer) {
+  return peer.is_unix ? "uid:" + std::to_string(peer.uid) + " pid:" + std::to_string(peer.pid)
+                      : peer.address;
+}
+
+// Metric label for a request: its route shape from a fixed set, so entry IDs or junk paths sent
+// by any local user cannot grow the number of series.
+std::string RouteLabel(const HttpRequest& r) {
+  static const char* const kExact[] = {"/v1/health",        "/v1/bundle",         "/v1/entries",
+                                       "/v1/entries/count", "/v1/entries/delete", "/v1/agents",
+                                       "/v1/agents/show",   "/v1/agents/evict",   "/v1/agents/ban",
+                                       "/v1/tokens",        "/v1/x509/mint",      "/v1/jwt/mint"};
+  static const char* const kMethods[] = {"GET", "POST", "PUT", "DELETE"};
+  std::string method = "OTHER";
+  for (const char* m : kMethods) {
+    if (r.method == m) method = m;
+  }
+  for (const char* p : kExact) {
+    if (r.path == p) return method + " " + p;
+  }
+  if (r.path.starts_with("/v1/entries/")) return method + " /v1/entries/{id}";
+  if (r.path.starts_with("/v1/authority/")) return method + " /v1/authority/{kind}/{action}";
+  return method + " other";
+}
+
+}  // namespace
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kFailedPrecondition:
+      return 409;
+    case StatusCode::kResourceExhausted:
+      return 429;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+HttpResponse ErrorResponse(const Status& status) {
+  return Json({{"error", status.message()}, {"code", StatusCodeName(status.code())}},
+              HttpStatusFor(status.code()));
+}
+
+AdminApi::AdminApi(AdminDeps deps)
+    : deps_(std::move(deps)),
+      requests_(deps_.metrics.AddCounter("ward_admin_requests_total",
+                                         "Admin API requests by method and HTTP status.",
+                                         {"method", "code"})),
+      issued_(
+          deps_.metrics.AddCounter("ward_svids_issued_total", "SVIDs issued, by type.", {"type"})),
+      signing_(deps_.metrics.AddHistogram("ward_signing_duration_seconds",
+                                          "Time to sign one SVID, by type.", {"type"},
+                                          telemetry::LatencyBuckets())) {}
+
+// One route: a method, a path (exact, or a prefix when it ends in '/'), and what it does.
+struct AdminApi::Routes {
+  AdminApi& api;
+  const Peer& peer;
+  const HttpRequest& req;
+  std::string caller;
+
+  Status Audit(audit::AuditEvent event) {
+    event.Set("caller", caller);
+    return api.deps_.audit.Record(event);
+  }
+  // Records an admin change after it happened; a failed record fails the call.
+  HttpResponse Changed(const std::string& what, const std::string& target, HttpResponse ok) {
+    const Status s = Audit(audit::AuditEvent(audit::kAdminChange)
+                               .Set("change", what)
+                               .Set("target", target)
+                               .Set("status", int64_t{ok.status}));
+    return s.ok() ? ok : ErrorResponse(s);
+  }
+
+  HttpResponse Dispatch() {
+    const std::string& m = req.method;
+    const std::string& p = req.path;
+    if (m == "GET" && p == "/v1/health") return Json({{"status", "ok"}});
+    if (m == "GET" && p == "/v1/bundle") return Bundle();
+    if (m == "POST" && p == "/v1/entries") return CreateEntries();
+    if (m == "GET" && p == "/v1/entries") return ListEntries();
+    if (m == "GET" && p == "/v1/entries/count") return CountEntries();
+    if (m == "POST" && p == "/v1/entries/delete") return DeleteEntries();
+    if (p.starts_with("/v1/entries/")) {
+      const std::string id = p.substr(std::string_view("/v1/entries/").size());
+      if (m == "GET") return GetEntry(id);
+      if (m == "PUT") return UpdateEntry(id);
+      if (m == "DELETE") return DeleteOne(id);
+    }
+    if (m == "GET" && p == "/v1/agents") return ListAgents();
+    if (m == "GET" && p == "/v1/agents/show") return ShowAgent();
+    if (m == "POST" && (p == "/v1/agents/evict" || p == "/v1/agents/ban")) return AgentAction(p);
+    if (m == "POST" && p == "/v1/tokens") return CreateToken();
+    if (m == "POST" && p == "/v1/x509/mint") return MintX509();
+    if (m == "POST" && p == "/v1/jwt/mint") return MintJwt();
+    if (p.starts_with("/v1/authority/")) return Authority();
+    return ErrorResponse(NotFound("no such admin API method: " + m + " " + p));
+  }
+
+  HttpResponse Bundle() {
+    const TrustBundle bundle = api.deps_.ca.Bundle();
+    const auto format = req.query.find("format");
+    if (format != req.query.end() && format->second == "pem") {
+      return {200, "application/x-pem-file", bundle.ToPem()};
+    }
+    if (format != req.query.end() && format->second != "spiffe") {
+      return ErrorResponse(InvalidArgument("format must be pem or spiffe"));
+    }
+    return {200, "application/json", bundle.ToSpiffeJson()};
+  }
+
+  HttpResponse CreateEntries() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    const auto entries = body->find("entries");
+    if (entries == body->end() || !entries->is_array()) {
+      return ErrorResponse(InvalidArgument("body needs an \"entries\" array"));
+    }
+    if (entries->size() > 1000)
+      return ErrorResponse(InvalidArgument("at most 1000 entries per call"));
+    json results = json::array();
+    for (const auto& j : *entries) {
+      auto entry = EntryFromJson(j);
+      Status s = entry.ok() ? ValidateEntry(*entry, api.deps_.trust_domain, api.deps_.limits)
+                            : entry.status();
+      if (s.ok()) {
+        auto created = api.deps_.store.CreateEntry(std::move(entry).value());
+        if (created.ok()) {
+          s = Audit(audit::AuditEvent(audit::kAdminChange)
+                        .Set("change", "entry.create")
+                        .Set("target", created->id)
+                        .Set("spiffe_id", created->spiffe_id.str()));
+          if (s.ok()) {
+            results.push_back({{"entry", EntryToJson(*created)}});
+            continue;
+          }
+        } else {
+          s = created.status();
+        }
+      }
+      results.push_back({{"error", s.message()}, {"code", StatusCodeName(s.code())}});
+    }
+    return Json({{"results", results}});
+  }
+
+  HttpResponse ListEntries() {
+    int page_size = 500;
+    if (auto it = req.query.find("page_size"); it != req.query.end()) {
+      try {
+        page_size = std::stoi(it->second);
+      } catch (const std::exception&) {
+        return ErrorResponse(InvalidArgument("page_size must be a number"));
+      }
+    }
+    auto opt = [&](const char* k) -> std::optional<std::string> {
+      const auto it = req.query.find(k);
+      return it == req.query.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    auto page = api.deps_.store.ListEntries(opt("page_token").value_or(""), page_size,
+                                            opt("spiffe_id"), opt("parent_id"));
+    if (!page.ok()) return ErrorResponse(page.status());
+    json entries = json::array();
+    for (const auto& e : page->entries) entries.push_back(EntryToJson(e));
+    return Json({{"entries", entries}, {"next_page_token", page->next_page_token}});
+  }
+
+  HttpResponse CountEntries() {
+    auto n = api.deps_.store.CountEntries();
+    return n.ok() ? Json({{"count", *n}}) : ErrorResponse(n.status());
+  }
+
+  HttpResponse GetEntry(const std::string& id) {
+    auto e = api.deps_.store.GetEntry(id);
+    return e.ok() ? Json(EntryToJson(*e)) : ErrorResponse(e.status());
+  }
+
+  HttpResponse UpdateEntry(const std::string& id) {
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    auto entry = EntryFromJson(*body);
+    if (!entry.ok()) return ErrorResponse(entry.status());
+    entry->id = id;
+    const Status valid = ValidateEntry(*entry, api.deps_.trust_domain, api.deps_.limits);
+    if (!valid.ok()) return ErrorResponse(valid);
+    auto updated = api.deps_.store.UpdateEntry(std::move(entry).value());
+    if (!updated.ok()) return ErrorResponse(updated.status());
+    return Changed("entry.update", id, Json(EntryToJson(*updated)));
+  }
+
+  HttpResponse DeleteOne(const std::string& id) {
+    const Status s = api.deps_.store.DeleteEntry(id);
+    if (!s.ok()) return ErrorResponse(s);
+    return Changed("entry.delete", id, Json({{"deleted", id}}));
+  }
+
+  HttpResponse DeleteEntries() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    auto ids = Field<std::vector<std::string>>(*body, "ids", {});
+    if (!ids.ok()) return ErrorResponse(ids.status());
+    json results = json::array();
+    for (const auto& id : *ids) {
+      Status s = api.deps_.store.DeleteEntry(id);
+      if (s.ok()) {
+        s = Audit(
+            audit::AuditEvent(audit::kAdminChange).Set("change", "entry.delete").Set("target", id));
+      }
+      results.push_back(
+          s.ok() ? json{{"deleted", id}}
+                 : json{{"id", id}, {"error", s.message()}, {"code", StatusCodeName(s.code())}});
+    }
+    return Json({{"results", results}});
+  }
+
+  HttpResponse ListAgents() {
+    auto agents = api.deps_.store.ListAgents();
+    if (!agents.ok()) return ErrorResponse(agents.status());
+    json out = json::array();
+    for (const auto& a : *agents) out.push_back(AgentToJson(a));
+    return Json({{"agents", out}});
+  }
+
+  HttpResponse ShowAgent() {
+    const auto it = req.query.find("id");
+    if (it == req.query.end()) return ErrorResponse(InvalidArgument("id is required"));
+    auto a = api.deps_.store.GetAgent(it->second);
+    return a.ok() ? Json(AgentToJson(*a)) : ErrorResponse(a.status());
+  }
+
+  HttpResponse AgentAction(const std::string& path) {
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    auto id = Field<std::string>(*body, "id", "");
+    if (!id.ok()) return ErrorResponse(id.status());
+    const bool ban = path.ends_with("/ban");
+    const Status s =
+        ban ? api.deps_.store.SetAgentBanned(*id, true) : api.deps_.store.DeleteAgent(*id);
+    if (!s.ok()) return ErrorResponse(s);
+    return Changed(ban ? "agent.ban" : "agent.evict", *id,
+                   Json({{ban ? "banned" : "evicted", *id}}));
+  }
+
+  HttpResponse CreateToken() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    auto ttl = Field<int64_t>(*body, "ttl", 600);
+    auto alias = Field<std::string>(*body, "spiffe_id", "");
+    if (!ttl.ok()) return ErrorResponse(ttl.status());
+    if (!alias.ok()) return ErrorResponse(alias.status());
+    if (*ttl < 1 || *ttl > 7 * 24 * 3600) {
+      return ErrorResponse(InvalidArgument("ttl must be between 1 second and 7 days"));
+    }
+    unsigned char raw[32];
+    RAND_bytes(raw, sizeof raw);
+    const std::string token = Hex(raw, sizeof raw);
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(raw, sizeof raw, digest);
+    // The agent's ID derives from the token's hash, so the secret never appears in an ID or log.
+    const std::string token_id = Hex(digest, 8);
+    const std::string agent_path = std::string(kAgentPathPrefix) + "join_token/" + token_id;
+    auto agent_id = SpiffeId::FromPath(api.deps_.trust_domain, agent_path);
+    if (!agent_id.ok()) return ErrorResponse(agent_id.status());
+    if (!alias->empty()) {
+      // Like SPIRE: an entry naming the agent that attests with this token by `spiffe_id`.
+      auto id = SpiffeId::Parse(*alias);
+      if (!id.ok()) return ErrorResponse(id.status().WithContext("spiffe_id"));
+      store::RegistrationEntry e{.spiffe_id = *id, .parent_id = *agent_id};
+      const Status valid = ValidateEntry(e, api.deps_.trust_domain, api.deps_.limits);
+      if (!valid.ok()) return ErrorResponse(valid);
+      auto created = api.deps_.store.CreateEntry(e);
+      if (!created.ok()) return ErrorResponse(created.status());
+    }
+    const int64_t expires_at = NowUnix() + *ttl;
+    const Status s = api.deps_.store.CreateJoinToken({token, agent_path, expires_at});
+    if (!s.ok()) return ErrorResponse(s);
+    return Changed(
+        "join_token.create", agent_id->str(),
+        Json({{"token", token}, {"agent_id", agent_id->str()}, {"expires_at", expires_at}}));
+  }
+
+  HttpResponse MintX509() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    auto spiffe_id = Field<std::string>(*body, "spiffe_id", "");
+    auto ttl = Field<int64_t>(*body, "ttl", 0);
+    auto csr_b64 = Field<std::string>(*body, "csr", "");
+    auto dns = Field<std::vector<std::string>>(*body, "dns_names", {});
+    for (const Status& s : {spiffe_id.status(), ttl.status(), csr_b64.status(), dns.status()}) {
+      if (!s.ok()) return ErrorResponse(s);
+    }
+    auto id = SpiffeId::Parse(*spiffe_id);
+    if (!id.ok()) return ErrorResponse(id.status().WithContext("spiffe_id"));
+    auto csr_der = Base64Decode(*csr_b64);
+    if (!csr_der.ok()) return ErrorResponse(csr_der.status().WithContext("csr"));
+    auto csr = ParseCsrDer(*csr_der);
+    if (!csr.ok()) return ErrorResponse(csr.status());
+    const auto start = std::chrono::steady_clock::now();
+    auto issued = api.deps_.ca.SignX509Svid(*id, csr->public_key, *ttl, *dns, NowUnix());
+    if (!issued.ok()) return ErrorResponse(issued.status());
+    api.signing_.Observe(
+        {"x509"}, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    const Status s = Audit(audit::AuditEvent(audit::kIdentityIssued)
+                               .Set("type", "x509-svid")
+                               .Set("spiffe_id", id->str())
+                               .Set("serial", issued->leaf.SerialHex())
+                               .Set("expires_at", issued->leaf.not_after())
+                               .Set("authority", issued->authority_id));
+    if (!s.ok()) return ErrorResponse(s);
+    api.issued_.Inc({"x509"});
+    return Json({{"svid_pem", CertificatesToPem(issued->chain)},
+                 {"bundle_pem", api.deps_.ca.Bundle().ToPem()},
+                 {"serial", issued->leaf.SerialHex()},
+                 {"expires_at", issued->leaf.not_after()}});
+  }
+
+  HttpResponse MintJwt() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    auto spiffe_id = Field<std::string>(*body, "spiffe_id", "");
+    auto audience = Field<std::vector<std::string>>(*body, "audience", {});
+    auto ttl = Field<int64_t>(*body, "ttl", 0);
+    for (const Status& s : {spiffe_id.status(), audience.status(), ttl.status()}) {
+      if (!s.ok()) return ErrorResponse(s);
+    }
+    auto id = SpiffeId::Parse(*spiffe_id);
+    if (!id.ok()) return ErrorResponse(id.status().WithContext("spiffe_id"));
+    if (audience->empty()) return ErrorResponse(InvalidArgument("audience must be specified"));
+    const auto start = std::chrono::steady_clock::now();
+    auto issued = api.deps_.ca.MintJwtSvid(*id, *audience, *ttl, NowUnix());
+    if (!issued.ok()) return ErrorResponse(issued.status());
+    api.signing_.Observe(
+        {"jwt"}, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    auto exp = ValidateJwtSvid(issued->minted.token, BundleSetOf(api.deps_.ca.Bundle()),
+                               (*audience)[0], NowUnix());
+    const int64_t expires_at = exp.ok() ? exp->expires_at : 0;
+    const Status s = Audit(audit::AuditEvent(audit::kIdentityIssued)
+                               .Set("type", "jwt-svid")
+                               .Set("spiffe_id", id->str())
+                               .Set("jti", issued->minted.jti)
+                               .Set("expires_at", expires_at)
+                               .Set("authority", issued->authority_id));
+    if (!s.ok()) return ErrorResponse(s);
+    api.issued_.Inc({"jwt"});
+    return Json(
+        {{"token", issued->minted.token}, {"jti", issued->minted.jti}, {"expires_at", expires_at}});
+  }
+
+  static BundleSet BundleSetOf(const TrustBundle& b) {
+    BundleSet s;
+    s.Put(b);
+    return s;
+  }
+
+  HttpResponse Authority() {
+    // /v1/authority/<x509|jwt>[/<action>]
+    const std::string rest = req.path.substr(std::string_view("/v1/authority/").size());
+    const size_t slash = rest.find('/');
+    const std::string kind_name = rest.substr(0, slash);
+    const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    ca::AuthorityKind kind;
+    if (kind_name == "x509") {
+      kind = ca::AuthorityKind::kX509;
+    } else if (kind_name == "jwt") {
+      kind = ca::AuthorityKind::kJwt;
+    } else {
+      return ErrorResponse(NotFound("authority kind must be x509 or jwt"));
+    }
+    ca::CertificateAuthority& ca = api.deps_.ca;
+    if (req.method == "GET" && action.empty()) {
+      json out = json::array();
+      for (const auto& a : ca.Authorities(kind)) out.push_back(AuthorityToJson(a));
+      return Json({{"authorities", out}});
+    }
+    if (req.method != "POST") return ErrorResponse(NotFound("use POST for authority actions"));
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    auto id = Field<std::string>(*body, "id", "");
+    if (!id.ok()) return ErrorResponse(id.status());
+    const int64_t now = NowUnix();
+    Result<ca::AuthorityInfo> result = InvalidArgument("unknown authority action: " + action);
+    if (action == "prepare") result = ca.Prepare(kind, now);
+    if (action == "activate") result = ca.Activate(kind, now);
+    if (action == "taint") result = ca.Taint(kind, *id, now);
+    if (action == "revoke") result = ca.Revoke(kind, *id, now);
+    if (!result.ok()) return ErrorResponse(result.status());
+    if (action == "revoke") {
+      const Status s = Audit(audit::AuditEvent(audit::kIdentityRevoked)
+                                 .Set("type", kind_name + "-authority")
+                                 .Set("authority", result->id));
+      if (!s.ok()) return ErrorResponse(s);
+    }
+    return Changed("authority." + kind_name + "." + action, result->id,
+                   Json(AuthorityToJson(*result)));
+  }
+};
+
+HttpResponse AdminApi::Handle(const Peer& peer, const HttpRequest& request) {
+  Routes routes{*this, peer, request, CallerOf(peer)};
+  const std::string method = request.method + " " + request.path;
+  const bool allowed =
+      peer.is_unix && (peer.uid == ::geteuid() || deps_.admin_uids.count(peer.uid));
+  // The decision is recorded before anything runs; no record, no operation.
+  const Status audited =
+      routes.Audit(audit::AuditEvent(allowed ? audit::kAccessGranted : audit::kAccessDenied)
+                       .Set("api", "admin")
+                       .Set("method", method));
+  HttpResponse response;
+  if (!audited.ok()) {
+    response = ErrorResponse(audited);
+  } else if (!allowed) {
+    response =
+        ErrorResponse(PermissionDenied("uid " + std::to_string(peer.uid) +
+                                       " may not use the admin API; ask an operator to add it "
+                                       "to admin_uids"));
+  } else {
+    response = routes.Dispatch();
+  }
+  requests_.Inc({RouteLabel(request), std::to_string(response.status)});
+  return response;
+}
+
+}  // namespace ward::server

@@ -1,0 +1,51 @@
+// The admin API: JSON over HTTP, served on the admin Unix socket. Default deny: only the
+// server's own uid and configured admin uids may call it. Every decision is audited before the
+// operation runs (access.granted / access.denied), every change afterwards (admin.change), and
+// every credential issued (identity.issued); when an audit record cannot be written the call
+// fails with 503.
+#ifndef WARD_SERVER_ADMIN_API_H_
+#define WARD_SERVER_ADMIN_API_H_
+
+#include <sys/types.h>
+
+#include <set>
+
+#include "audit/audit_log.h"
+#include "ca/authority.h"
+#include "server/entry_rules.h"
+#include "server/http_server.h"
+#include "store/datastore.h"
+#include "telemetry/metrics.h"
+
+namespace ward::server {
+
+struct AdminDeps {
+  TrustDomain trust_domain;
+  store::DataStore& store;
+  ca::CertificateAuthority& ca;
+  audit::AuditLog& audit;
+  telemetry::Registry& metrics;
+  std::set<uid_t> admin_uids;  // besides the server's own uid
+  EntryLimits limits;
+};
+
+class AdminApi {
+ public:
+  explicit AdminApi(AdminDeps deps);
+  HttpResponse Handle(const Peer& peer, const HttpRequest& request);
+
+ private:
+  struct Routes;
+  AdminDeps deps_;
+  telemetry::Counter& requests_;
+  telemetry::Counter& issued_;
+  telemetry::Histogram& signing_;
+};
+
+// HTTP status for a Status code, and the JSON error body {"error": ..., "code": ...}.
+int HttpStatusFor(StatusCode code);
+HttpResponse ErrorResponse(const Status& status);
+
+}  // namespace ward::server
+
+#endif  // WARD_SERVER_ADMIN_API_H_

@@ -1,0 +1,221 @@
+#include "server/http_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <thread>
+#include <vector>
+
+namespace ward::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+
+constexpr size_t kMaxHeaderBytes = 8 * 1024;
+constexpr size_t kMaxBodyBytes = 4 * 1024 * 1024;
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+
+void ParseTarget(std::string_view target, HttpRequest* out) {
+  const size_t q = target.find('?');
+  out->path = std::string(target.substr(0, q));
+  if (q == std::string_view::npos) return;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    out->query[UrlDecode(pair.substr(0, eq))] =
+        eq == std::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+}
+
+template <typename Stream>
+awaitable<void> WriteResponse(Stream& stream, const HttpResponse& r, unsigned version,
+                              bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "ward");
+  res.set(http::field::content_type, r.content_type);
+  res.keep_alive(keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  co_await http::async_write(stream, res, use_awaitable);
+}
+
+// Serves requests on one connection until the peer closes it, a request is malformed, or it idles
+// past the timeout. Handler exceptions never escape: they become a 500.
+template <typename Stream>
+awaitable<void> Serve(Stream stream, Peer peer, HttpHandler handler) {
+  beast::flat_buffer buffer;
+  try {
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(kMaxHeaderBytes);
+      parser.body_limit(kMaxBodyBytes);
+      stream.expires_after(kRequestTimeout);
+      beast::error_code ec;
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec == http::error::end_of_stream || ec == asio::error::eof) break;
+      if (ec) {
+        const bool too_large = ec == http::error::body_limit || ec == http::error::header_limit;
+        HttpResponse err{too_large ? 413 : 400, "application/json",
+                         std::string("{\"error\":\"") +
+                             (too_large ? "request too large" : "malformed HTTP request") + "\"}"};
+        if (ec != beast::error::timeout) co_await WriteResponse(stream, err, 11, false);
+        break;
+      }
+      stream.expires_never();
+      auto& req = parser.get();
+      HttpRequest request;
+      request.method = std::string(req.method_string());
+      ParseTarget(std::string_view(req.target().data(), req.target().size()), &request);
+      request.body = std::move(req.body());
+      HttpResponse response;
+      try {
+        response = handler(peer, request);
+      } catch (const std::exception&) {
+        response = {500, "application/json", "{\"error\":\"internal error\"}"};
+      }
+      const bool keep_alive = req.keep_alive();
+      co_await WriteResponse(stream, response, req.version(), keep_alive);
+      if (!keep_alive) break;
+    }
+  } catch (const std::exception&) {
+    // The connection failed mid-write or was cancelled at shutdown; nothing to report to it.
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+}
+
+using UnixStream = beast::basic_stream<asio::local::stream_protocol>;
+
+awaitable<void> AcceptUnix(asio::local::stream_protocol::acceptor acceptor, std::string path,
+                           HttpHandler handler) {
+  for (;;) {
+    beast::error_code ec;
+    auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) continue;
+    Peer peer;
+    peer.is_unix = true;
+    peer.address = "unix:" + path;
+    struct ucred cred {};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      continue;  // no credentials, no service
+    }
+    peer.uid = cred.uid;
+    peer.gid = cred.gid;
+    peer.pid = cred.pid;
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, Serve(UnixStream(std::move(socket)), peer, handler), asio::detached);
+  }
+}
+
+awaitable<void> AcceptTcp(asio::ip::tcp::acceptor acceptor, HttpHandler handler) {
+  for (;;) {
+    beast::error_code ec;
+    auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) continue;
+    Peer peer;
+    const auto remote = socket.remote_endpoint(ec);
+    peer.address =
+        ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, Serve(beast::tcp_stream(std::move(socket)), peer, handler),
+                   asio::detached);
+  }
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  asio::io_context io;
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  int tcp_port = 0;
+};
+
+HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
+  impl_->signals.async_wait([this](const beast::error_code& ec, int) {
+    if (!ec) impl_->io.stop();
+  });
+}
+
+HttpServer::~HttpServer() = default;
+
+Status HttpServer::ListenUnix(const std::string& path, unsigned mode, HttpHandler handler) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return FailedPrecondition(path + " exists and is not a socket; refusing to replace it");
+    }
+    ::unlink(path.c_str());
+  }
+  try {
+    asio::local::stream_protocol::acceptor acceptor(impl_->io,
+                                                    asio::local::stream_protocol::endpoint(path));
+    if (::chmod(path.c_str(), mode) != 0) return FailedPrecondition("cannot chmod " + path);
+    asio::co_spawn(impl_->io, AcceptUnix(std::move(acceptor), path, std::move(handler)),
+                   asio::detached);
+  } catch (const std::exception& e) {
+    return FailedPrecondition("cannot listen on " + path + ": " + e.what());
+  }
+  return OkStatus();
+}
+
+Status HttpServer::ListenTcp(const std::string& address, int port, HttpHandler handler) {
+  try {
+    const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address),
+                                           static_cast<unsigned short>(port));
+    asio::ip::tcp::acceptor acceptor(impl_->io, endpoint, /*reuse_addr=*/true);
+    impl_->tcp_port = acceptor.local_endpoint().port();
+    asio::co_spawn(impl_->io, AcceptTcp(std::move(acceptor), std::move(handler)), asio::detached);
+  } catch (const std::exception& e) {
+    return FailedPrecondition("cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                              e.what());
+  }
+  return OkStatus();
+}
+
+int HttpServer::BoundTcpPort() const { return impl_->tcp_port; }
+
+void HttpServer::Run(int threads) {
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([this] { impl_->io.run(); });
+  impl_->io.run();
+  for (auto& t : pool) t.join();
+}
+
+void HttpServer::Stop() { impl_->io.stop(); }
+
+std::string UrlDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%' && i + 2 < text.size() &&
+               std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace ward::server

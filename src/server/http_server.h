@@ -1,0 +1,69 @@
+// A small HTTP/1.1 server (Boost.Beast on Asio, kept out of this header) for Ward's JSON APIs:
+// the admin API on a Unix socket, where callers are identified by kernel credentials
+// (SO_PEERCRED), and plain HTTP for metrics and health. Bounded: 8 KiB of headers, 4 MiB of body,
+// 30 s to send a request. Handlers run on the server's worker threads and must not block long.
+#ifndef WARD_SERVER_HTTP_SERVER_H_
+#define WARD_SERVER_HTTP_SERVER_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace ward::server {
+
+struct HttpRequest {
+  std::string method;                        // "GET", "POST", ...
+  std::string path;                          // target without the query
+  std::map<std::string, std::string> query;  // decoded query parameters
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+struct Peer {
+  bool is_unix = false;  // uid/gid/pid are meaningful only for Unix-socket peers
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  std::string address;  // "unix:<path>" or "ip:port"
+};
+
+using HttpHandler = std::function<HttpResponse(const Peer&, const HttpRequest&)>;
+
+class HttpServer {
+ public:
+  HttpServer();
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Listens on a Unix socket at `path` (a stale socket file is replaced), with file mode `mode`.
+  Status ListenUnix(const std::string& path, unsigned mode, HttpHandler handler);
+  // Listens on TCP `address:port` (port 0 picks one; see BoundPort).
+  Status ListenTcp(const std::string& address, int port, HttpHandler handler);
+  int BoundTcpPort() const;
+
+  // Runs until Stop() or SIGINT/SIGTERM, on `threads` worker threads. Blocks.
+  void Run(int threads);
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Decodes %XX and '+' in a query component.
+std::string UrlDecode(std::string_view text);
+
+}  // namespace ward::server
+
+#endif  // WARD_SERVER_HTTP_SERVER_H_

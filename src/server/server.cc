@@ -1,0 +1,260 @@
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "audit/audit_log.h"
+#include "ca/authority.h"
+#include "ca/key_manager.h"
+#include "server/admin_api.h"
+#include "server/http_server.h"
+#include "store/sqlite_store.h"
+#include "telemetry/log.h"
+#include "telemetry/metrics.h"
+
+namespace ward::server {
+namespace {
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status PrepareDataDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return FailedPrecondition("cannot create data directory " + dir + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return FailedPrecondition(dir + " is not a directory");
+  }
+  if (st.st_mode & 077) {
+    return FailedPrecondition("data directory " + dir +
+                              " is accessible by group or others; chmod 700 it");
+  }
+  return OkStatus();
+}
+
+// The key encryption key for the disk key manager: --kek-file, else $WARD_KEK, else one generated
+// into the data directory on first start (convenient, but it then sits beside the keys it
+// protects: the server says so in its log).
+Result<SecureBytes> KeyEncryptionKey(const ServerConfig& config, telemetry::Logger& log) {
+  if (!config.kek_file.empty()) return ca::LoadKek(config.kek_file, "WARD_KEK");
+  if (const char* env = std::getenv("WARD_KEK"); env != nullptr && *env != '\0') {
+    return ca::LoadKek("", "WARD_KEK");
+  }
+  const std::string path = config.data_dir + "/kek";
+  if (::access(path.c_str(), F_OK) != 0) {
+    unsigned char raw[32];
+    RAND_bytes(raw, sizeof raw);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char c : raw) {
+      hex += kHex[c >> 4];
+      hex += kHex[c & 15];
+    }
+    SecureWipe(raw, sizeof raw);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, hex.data(), hex.size()) != static_cast<ssize_t>(hex.size()) ||
+        ::fsync(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      return FailedPrecondition("cannot write " + path);
+    }
+    ::close(fd);
+    SecureWipe(hex.data(), hex.size());
+  }
+  log.Warn(
+      "key encryption key is stored in the data directory beside the keys it protects; "
+      "for production pass --kek-file on another volume or set WARD_KEK",
+      {{"path", path}});
+  return ca::LoadKek(path, "WARD_KEK");
+}
+
+// Calls ca.Tick once a second until stopped, so rotation happens on schedule.
+class RotationTicker {
+ public:
+  RotationTicker(ca::CertificateAuthority& ca, telemetry::Logger& log) : ca_(ca), log_(log) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~RotationTicker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+      auto changed = ca_.Tick(NowUnix());
+      if (!changed.ok()) {
+        log_.Error("CA rotation failed; will retry", {{"error", changed.status().message()}});
+      } else if (*changed) {
+        log_.Info("CA authorities rotated",
+                  {{"bundle_sequence", std::to_string(ca_.Bundle().sequence().value_or(0))}});
+      }
+    }
+  }
+
+  ca::CertificateAuthority& ca_;
+  telemetry::Logger& log_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+Result<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument("metrics address must be host:port");
+  try {
+    return std::make_pair(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+  } catch (const std::exception&) {
+    return InvalidArgument("metrics address must be host:port");
+  }
+}
+
+Status Start(const ServerConfig& config, telemetry::Logger& log) {
+  WARD_ASSIGN_OR_RETURN(TrustDomain td, TrustDomain::Parse(config.trust_domain));
+  WARD_ASSIGN_OR_RETURN(KeyType key_type, ParseKeyType(config.key_type));
+  WARD_RETURN_IF_ERROR(PrepareDataDir(config.data_dir));
+  WARD_ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> audit_log,
+                        audit::AuditLog::Open(config.audit_log));
+  WARD_ASSIGN_OR_RETURN(std::unique_ptr<store::DataStore> store,
+                        store::OpenSqliteStore(config.data_dir + "/ward.db"));
+  std::unique_ptr<ca::KeyManager> keys;
+  if (config.key_manager == "memory") {
+    keys = ca::NewMemoryKeyManager();
+    log.Warn("key_manager memory: CA keys are lost on restart (a new CA starts each time)");
+  } else if (config.key_manager == "disk") {
+    WARD_ASSIGN_OR_RETURN(SecureBytes kek, KeyEncryptionKey(config, log));
+    WARD_ASSIGN_OR_RETURN(keys, ca::NewDiskKeyManager(config.data_dir + "/keys", std::move(kek)));
+  } else {
+    return InvalidArgument("key manager must be memory or disk (pkcs11 is not available yet)");
+  }
+  ca::CaConfig ca_config{.trust_domain = td,
+                         .key_type = key_type,
+                         .x509_ca_rotation = config.x509_ca_rotation,
+                         .key_rotation = config.key_rotation,
+                         .grace = config.rotation_grace,
+                         .max_x509_svid_ttl = config.max_x509_svid_ttl,
+                         .max_jwt_svid_ttl = config.max_jwt_svid_ttl};
+  WARD_ASSIGN_OR_RETURN(std::unique_ptr<ca::CertificateAuthority> ca,
+                        ca::CertificateAuthority::Open(ca_config, *keys, *store, NowUnix()));
+
+  telemetry::Registry metrics;
+  store::DataStore& db = *store;
+  ca::CertificateAuthority& authority = *ca;
+  metrics.AddGauge("ward_entries", "Registration entries in the datastore.", {}, [&db] {
+    auto n = db.CountEntries();
+    return std::vector<std::pair<telemetry::LabelValues, double>>{{{}, n.ok() ? double(*n) : -1}};
+  });
+  metrics.AddGauge("ward_agents", "Attested agents in the datastore.", {}, [&db] {
+    auto n = db.CountAgents();
+    return std::vector<std::pair<telemetry::LabelValues, double>>{{{}, n.ok() ? double(*n) : -1}};
+  });
+  metrics.AddGauge(
+      "ward_ca_authorities", "CA authorities by kind and state.", {"kind", "state"}, [&authority] {
+        std::vector<std::pair<telemetry::LabelValues, double>> out;
+        for (auto kind : {ca::AuthorityKind::kX509, ca::AuthorityKind::kJwt}) {
+          const char* k = kind == ca::AuthorityKind::kX509 ? "x509" : "jwt";
+          std::map<std::string, double> counts = {{"prepared", 0}, {"active", 0}, {"retired", 0}};
+          for (const auto& a : authority.Authorities(kind)) {
+            counts[std::string(ca::AuthorityStateName(a.state))] += 1;
+          }
+          for (const auto& [state, n] : counts) out.push_back({{k, state}, n});
+        }
+        return out;
+      });
+  metrics.AddGauge("ward_bundle_sequence", "spiffe_sequence of the trust domain's own bundle.", {},
+                   [&authority] {
+                     return std::vector<std::pair<telemetry::LabelValues, double>>{
+                         {{}, double(authority.Bundle().sequence().value_or(0))}};
+                   });
+
+  AdminApi admin({.trust_domain = td,
+                  .store = *store,
+                  .ca = *ca,
+                  .audit = *audit_log,
+                  .metrics = metrics,
+                  .admin_uids = config.admin_uids,
+                  .limits = {config.max_x509_svid_ttl, config.max_jwt_svid_ttl}});
+  HttpServer http;
+  const std::string admin_socket =
+      config.admin_socket.empty() ? config.data_dir + "/admin.sock" : config.admin_socket;
+  // World-connectable on purpose: callers are authorized by uid, and refused ones are audited.
+  WARD_RETURN_IF_ERROR(http.ListenUnix(
+      admin_socket, 0666,
+      [&admin](const Peer& p, const HttpRequest& r) { return admin.Handle(p, r); }));
+  std::string metrics_port = "off";
+  if (!config.metrics_address.empty()) {
+    WARD_ASSIGN_OR_RETURN(auto host_port, SplitHostPort(config.metrics_address));
+    WARD_RETURN_IF_ERROR(http.ListenTcp(
+        host_port.first, host_port.second, [&](const Peer&, const HttpRequest& r) -> HttpResponse {
+          if (r.method != "GET") return {405, "text/plain", "method not allowed\n"};
+          if (r.path == "/metrics") {
+            return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render()};
+          }
+          if (r.path == "/healthz") return {200, "text/plain", "ok\n"};
+          if (r.path == "/readyz") {
+            const Status db_ok = db.Ping();
+            if (!db_ok.ok())
+              return {503, "text/plain", "datastore unreachable: " + db_ok.message() + "\n"};
+            for (auto kind : {ca::AuthorityKind::kX509, ca::AuthorityKind::kJwt}) {
+              bool active = false;
+              for (const auto& a : authority.Authorities(kind))
+                active |= a.state == ca::AuthorityState::kActive;
+              if (!active) return {503, "text/plain", "CA has no active authority\n"};
+            }
+            return {200, "text/plain", "ready\n"};
+          }
+          return {404, "text/plain", "not found\n"};
+        }));
+    metrics_port = std::to_string(http.BoundTcpPort());
+  }
+  RotationTicker ticker(*ca, log);
+  log.Info("ward server started",
+           {{"trust_domain", td.name()},
+            {"data_dir", config.data_dir},
+            {"admin_socket", admin_socket},
+            {"metrics", config.metrics_address.empty() ? "off" : config.metrics_address},
+            {"metrics_port", metrics_port},
+            {"key_manager", std::string(keys->name())},
+            {"bundle_sequence", std::to_string(ca->Bundle().sequence().value_or(0))}});
+  http.Run(2);
+  log.Info("ward server stopping");
+  ::unlink(admin_socket.c_str());
+  return OkStatus();
+}
+
+}  // namespace
+
+int RunServer(const ServerConfig& config) {
+  auto level = telemetry::ParseLogLevel(config.log_level);
+  telemetry::Logger log(level.ok() ? *level : telemetry::LogLevel::kInfo);
+  if (!level.ok()) {
+    log.Error(level.status().message());
+    return 2;
+  }
+  const Status s = Start(config, log);
+  if (!s.ok()) {
+    log.Error("ward server could not start", {{"error", s.message()}});
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace ward::server

@@ -1,0 +1,39 @@
+// `ward server run`: the control plane process. Wires the datastore, key manager, CA, audit log,
+// admin API and metrics together and runs until SIGINT/SIGTERM.
+#ifndef WARD_SERVER_SERVER_H_
+#define WARD_SERVER_SERVER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+namespace ward::server {
+
+struct ServerConfig {
+  std::string trust_domain = "example.org";
+  std::string data_dir = "ward-data";
+  std::string admin_socket;                        // default <data_dir>/admin.sock
+  std::string metrics_address = "127.0.0.1:9090";  // empty: no metrics listener
+  std::string audit_log = "-";                     // "-" is stdout
+  std::string log_level = "info";
+  std::string key_manager = "disk";  // memory | disk
+  std::string kek_file;              // disk: KEK file; else $WARD_KEK; else generated
+  std::string key_type = "ec-p256";
+  std::set<uid_t> admin_uids;
+  // Rotation (DESIGN.md defaults); shortened only for tests.
+  int64_t x509_ca_rotation = 12 * 3600;
+  int64_t key_rotation = 24 * 3600;
+  int64_t rotation_grace = 3600;
+  int64_t max_x509_svid_ttl = 3600;
+  int64_t max_jwt_svid_ttl = 900;
+};
+
+// Runs the server; returns the process exit code (0 after a clean shutdown, 1 when it could not
+// start, with the reason logged).
+int RunServer(const ServerConfig& config);
+
+}  // namespace ward::server
+
+#endif  // WARD_SERVER_SERVER_H_
