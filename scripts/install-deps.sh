@@ -9,6 +9,7 @@ packages=(
   libssl-dev openssl                    # crypto, and `openssl verify` for interop tests
   nlohmann-json3-dev libcli11-dev
   libsqlite3-dev                        # embedded datastore
+  libboost1.81-dev                      # Asio/Beast for the HTTP APIs
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   curl util-linux                       # integration tests: /metrics, setpriv
