@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian package Ward's build and tests need. Idempotent: packages already present
-# are left alone, and apt is not touched at all when nothing is missing. Run as root (or with sudo).
+# are left alone, and apt is not touched when nothing is missing. Run as root (or with sudo).
 set -euo pipefail
 
 packages=(

@@ -141,8 +141,8 @@ Status AuditLog::Record(const AuditEvent& event) {
   record["seq"] = sequence_ + 1;
   record["time"] = NowRfc3339();
   record["event"] = event.type();
-  for (const auto& [key, value] : event.fields()) {
-    std::visit([&](const auto& v) { record[key] = v; }, value);
+  for (const auto& field : event.fields()) {
+    std::visit([&](const auto& v) { record[field.first] = v; }, field.second);
   }
   record["prev"] = prev_hash_;
   // Invalid UTF-8 in a field (e.g. from a hostile CSR) is replaced rather than failing the write.
@@ -163,6 +163,10 @@ uint64_t AuditLog::last_sequence() const {
 Result<AuditVerifyReport> VerifyAuditFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return NotFound("cannot read audit log " + path);
+  return VerifyAuditStream(in);
+}
+
+AuditVerifyReport VerifyAuditStream(std::istream& in) {
   AuditVerifyReport report;
   uint64_t sequence = 0;
   std::string prev_hash = kGenesisHash;

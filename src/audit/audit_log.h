@@ -6,6 +6,7 @@
 #define WARD_AUDIT_AUDIT_LOG_H_
 
 #include <cstdint>
+#include <istream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -76,8 +77,9 @@ struct AuditVerifyReport {
   std::string reason;              // why that line breaks the chain
 };
 
-// Checks the whole chain of an audit file.
+// Checks the whole chain of an audit file, or of audit lines read from a stream.
 Result<AuditVerifyReport> VerifyAuditFile(const std::string& path);
+AuditVerifyReport VerifyAuditStream(std::istream& in);
 
 // The hash a record's successor must carry: hex SHA-256 of the line without its newline.
 std::string ChainHash(std::string_view line);
