@@ -9,18 +9,13 @@
 
 #include "core/base64.h"
 #include "core/csr.h"
+#include "server/api_util.h"
 #include "server/entry_json.h"
 
 namespace ward::server {
 namespace {
 
 using nlohmann::json;
-
-int64_t NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Hex(const unsigned char* p, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -30,21 +25,6 @@ std::string Hex(const unsigned char* p, size_t n) {
     out += kHex[p[i] & 15];
   }
   return out;
-}
-
-HttpResponse Json(const json& body, int status = 200) {
-  return {status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
-}
-
-Result<json> ParseBody(const HttpRequest& r) {
-  if (r.body.empty()) return json::object();
-  try {
-    json body = json::parse(r.body);
-    if (!body.is_object()) return InvalidArgument("request body must be a JSON object");
-    return body;
-  } catch (const json::exception& e) {
-    return InvalidArgument(std::string("request body is not valid JSON: ") + e.what());
-  }
 }
 
 json AgentToJson(const store::AttestedAgent& a) {
@@ -93,37 +73,6 @@ std::string RouteLabel(const HttpRequest& r) {
 
 }  // namespace
 
-int HttpStatusFor(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return 200;
-    case StatusCode::kInvalidArgument:
-      return 400;
-    case StatusCode::kUnauthenticated:
-      return 401;
-    case StatusCode::kPermissionDenied:
-      return 403;
-    case StatusCode::kNotFound:
-      return 404;
-    case StatusCode::kAlreadyExists:
-      return 409;
-    case StatusCode::kFailedPrecondition:
-      return 409;
-    case StatusCode::kResourceExhausted:
-      return 429;
-    case StatusCode::kUnavailable:
-      return 503;
-    case StatusCode::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
-HttpResponse ErrorResponse(const Status& status) {
-  return Json({{"error", status.message()}, {"code", StatusCodeName(status.code())}},
-              HttpStatusFor(status.code()));
-}
-
 AdminApi::AdminApi(AdminDeps deps)
     : deps_(std::move(deps)),
       requests_(deps_.metrics.AddCounter("ward_admin_requests_total",
@@ -158,7 +107,7 @@ struct AdminApi::Routes {
   HttpResponse Dispatch() {
     const std::string& m = req.method;
     const std::string& p = req.path;
-    if (m == "GET" && p == "/v1/health") return Json({{"status", "ok"}});
+    if (m == "GET" && p == "/v1/health") return JsonResponse({{"status", "ok"}});
     if (m == "GET" && p == "/v1/bundle") return Bundle();
     if (m == "POST" && p == "/v1/entries") return CreateEntries();
     if (m == "GET" && p == "/v1/entries") return ListEntries();
@@ -193,7 +142,7 @@ struct AdminApi::Routes {
   }
 
   HttpResponse CreateEntries() {
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(body.status());
     const auto entries = body->find("entries");
     if (entries == body->end() || !entries->is_array()) {
@@ -223,7 +172,7 @@ struct AdminApi::Routes {
       }
       results.push_back({{"error", s.message()}, {"code", StatusCodeName(s.code())}});
     }
-    return Json({{"results", results}});
+    return JsonResponse({{"results", results}});
   }
 
   HttpResponse ListEntries() {
@@ -244,21 +193,21 @@ struct AdminApi::Routes {
     if (!page.ok()) return ErrorResponse(page.status());
     json entries = json::array();
     for (const auto& e : page->entries) entries.push_back(EntryToJson(e));
-    return Json({{"entries", entries}, {"next_page_token", page->next_page_token}});
+    return JsonResponse({{"entries", entries}, {"next_page_token", page->next_page_token}});
   }
 
   HttpResponse CountEntries() {
     auto n = api.deps_.store.CountEntries();
-    return n.ok() ? Json({{"count", *n}}) : ErrorResponse(n.status());
+    return n.ok() ? JsonResponse({{"count", *n}}) : ErrorResponse(n.status());
   }
 
   HttpResponse GetEntry(const std::string& id) {
     auto e = api.deps_.store.GetEntry(id);
-    return e.ok() ? Json(EntryToJson(*e)) : ErrorResponse(e.status());
+    return e.ok() ? JsonResponse(EntryToJson(*e)) : ErrorResponse(e.status());
   }
 
   HttpResponse UpdateEntry(const std::string& id) {
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(body.status());
     auto entry = EntryFromJson(*body);
     if (!entry.ok()) return ErrorResponse(entry.status());
@@ -267,17 +216,17 @@ struct AdminApi::Routes {
     if (!valid.ok()) return ErrorResponse(valid);
     auto updated = api.deps_.store.UpdateEntry(std::move(entry).value());
     if (!updated.ok()) return ErrorResponse(updated.status());
-    return Changed("entry.update", id, Json(EntryToJson(*updated)));
+    return Changed("entry.update", id, JsonResponse(EntryToJson(*updated)));
   }
 
   HttpResponse DeleteOne(const std::string& id) {
     const Status s = api.deps_.store.DeleteEntry(id);
     if (!s.ok()) return ErrorResponse(s);
-    return Changed("entry.delete", id, Json({{"deleted", id}}));
+    return Changed("entry.delete", id, JsonResponse({{"deleted", id}}));
   }
 
   HttpResponse DeleteEntries() {
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(body.status());
     auto ids = Field<std::vector<std::string>>(*body, "ids", {});
     if (!ids.ok()) return ErrorResponse(ids.status());
@@ -292,7 +241,7 @@ struct AdminApi::Routes {
           s.ok() ? json{{"deleted", id}}
                  : json{{"id", id}, {"error", s.message()}, {"code", StatusCodeName(s.code())}});
     }
-    return Json({{"results", results}});
+    return JsonResponse({{"results", results}});
   }
 
   HttpResponse ListAgents() {
@@ -300,18 +249,18 @@ struct AdminApi::Routes {
     if (!agents.ok()) return ErrorResponse(agents.status());
     json out = json::array();
     for (const auto& a : *agents) out.push_back(AgentToJson(a));
-    return Json({{"agents", out}});
+    return JsonResponse({{"agents", out}});
   }
 
   HttpResponse ShowAgent() {
     const auto it = req.query.find("id");
     if (it == req.query.end()) return ErrorResponse(InvalidArgument("id is required"));
     auto a = api.deps_.store.GetAgent(it->second);
-    return a.ok() ? Json(AgentToJson(*a)) : ErrorResponse(a.status());
+    return a.ok() ? JsonResponse(AgentToJson(*a)) : ErrorResponse(a.status());
   }
 
   HttpResponse AgentAction(const std::string& path) {
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(body.status());
     auto id = Field<std::string>(*body, "id", "");
     if (!id.ok()) return ErrorResponse(id.status());
@@ -320,11 +269,11 @@ struct AdminApi::Routes {
         ban ? api.deps_.store.SetAgentBanned(*id, true) : api.deps_.store.DeleteAgent(*id);
     if (!s.ok()) return ErrorResponse(s);
     return Changed(ban ? "agent.ban" : "agent.evict", *id,
-                   Json({{ban ? "banned" : "evicted", *id}}));
+                   JsonResponse({{ban ? "banned" : "evicted", *id}}));
   }
 
   HttpResponse CreateToken() {
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(body.status());
     auto ttl = Field<int64_t>(*body, "ttl", 600);
     auto alias = Field<std::string>(*body, "spiffe_id", "");
@@ -353,16 +302,17 @@ struct AdminApi::Routes {
       auto created = api.deps_.store.CreateEntry(e);
       if (!created.ok()) return ErrorResponse(created.status());
     }
-    const int64_t expires_at = NowUnix() + *ttl;
+    const int64_t expires_at = UnixNow() + *ttl;
     const Status s = api.deps_.store.CreateJoinToken({token, agent_path, expires_at});
     if (!s.ok()) return ErrorResponse(s);
     return Changed(
         "join_token.create", agent_id->str(),
-        Json({{"token", token}, {"agent_id", agent_id->str()}, {"expires_at", expires_at}}));
+        JsonResponse(
+            {{"token", token}, {"agent_id", agent_id->str()}, {"expires_at", expires_at}}));
   }
 
   HttpResponse MintX509() {
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(body.status());
     auto spiffe_id = Field<std::string>(*body, "spiffe_id", "");
     auto ttl = Field<int64_t>(*body, "ttl", 0);
@@ -378,7 +328,7 @@ struct AdminApi::Routes {
     auto csr = ParseCsrDer(*csr_der);
     if (!csr.ok()) return ErrorResponse(csr.status());
     const auto start = std::chrono::steady_clock::now();
-    auto issued = api.deps_.ca.SignX509Svid(*id, csr->public_key, *ttl, *dns, NowUnix());
+    auto issued = api.deps_.ca.SignX509Svid(*id, csr->public_key, *ttl, *dns, UnixNow());
     if (!issued.ok()) return ErrorResponse(issued.status());
     api.signing_.Observe(
         {"x509"}, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -390,14 +340,14 @@ struct AdminApi::Routes {
                                .Set("authority", issued->authority_id));
     if (!s.ok()) return ErrorResponse(s);
     api.issued_.Inc({"x509"});
-    return Json({{"svid_pem", CertificatesToPem(issued->chain)},
-                 {"bundle_pem", api.deps_.ca.Bundle().ToPem()},
-                 {"serial", issued->leaf.SerialHex()},
-                 {"expires_at", issued->leaf.not_after()}});
+    return JsonResponse({{"svid_pem", CertificatesToPem(issued->chain)},
+                         {"bundle_pem", api.deps_.ca.Bundle().ToPem()},
+                         {"serial", issued->leaf.SerialHex()},
+                         {"expires_at", issued->leaf.not_after()}});
   }
 
   HttpResponse MintJwt() {
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(body.status());
     auto spiffe_id = Field<std::string>(*body, "spiffe_id", "");
     auto audience = Field<std::vector<std::string>>(*body, "audience", {});
@@ -409,12 +359,12 @@ struct AdminApi::Routes {
     if (!id.ok()) return ErrorResponse(id.status().WithContext("spiffe_id"));
     if (audience->empty()) return ErrorResponse(InvalidArgument("audience must be specified"));
     const auto start = std::chrono::steady_clock::now();
-    auto issued = api.deps_.ca.MintJwtSvid(*id, *audience, *ttl, NowUnix());
+    auto issued = api.deps_.ca.MintJwtSvid(*id, *audience, *ttl, UnixNow());
     if (!issued.ok()) return ErrorResponse(issued.status());
     api.signing_.Observe(
         {"jwt"}, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     auto exp = ValidateJwtSvid(issued->minted.token, BundleSetOf(api.deps_.ca.Bundle()),
-                               (*audience)[0], NowUnix());
+                               (*audience)[0], UnixNow());
     const int64_t expires_at = exp.ok() ? exp->expires_at : 0;
     const Status s = Audit(audit::AuditEvent(audit::kIdentityIssued)
                                .Set("type", "jwt-svid")
@@ -424,7 +374,7 @@ struct AdminApi::Routes {
                                .Set("authority", issued->authority_id));
     if (!s.ok()) return ErrorResponse(s);
     api.issued_.Inc({"jwt"});
-    return Json(
+    return JsonResponse(
         {{"token", issued->minted.token}, {"jti", issued->minted.jti}, {"expires_at", expires_at}});
   }
 
@@ -452,14 +402,14 @@ struct AdminApi::Routes {
     if (req.method == "GET" && action.empty()) {
       json out = json::array();
       for (const auto& a : ca.Authorities(kind)) out.push_back(AuthorityToJson(a));
-      return Json({{"authorities", out}});
+      return JsonResponse({{"authorities", out}});
     }
     if (req.method != "POST") return ErrorResponse(NotFound("use POST for authority actions"));
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(body.status());
     auto id = Field<std::string>(*body, "id", "");
     if (!id.ok()) return ErrorResponse(id.status());
-    const int64_t now = NowUnix();
+    const int64_t now = UnixNow();
     Result<ca::AuthorityInfo> result = InvalidArgument("unknown authority action: " + action);
     if (action == "prepare") result = ca.Prepare(kind, now);
     if (action == "activate") result = ca.Activate(kind, now);
@@ -473,7 +423,7 @@ struct AdminApi::Routes {
       if (!s.ok()) return ErrorResponse(s);
     }
     return Changed("authority." + kind_name + "." + action, result->id,
-                   Json(AuthorityToJson(*result)));
+                   JsonResponse(AuthorityToJson(*result)));
   }
 };
 
@@ -499,6 +449,8 @@ HttpResponse AdminApi::Handle(const Peer& peer, const HttpRequest& request) {
     response = routes.Dispatch();
   }
   requests_.Inc({RouteLabel(request), std::to_string(response.status)});
+  // Any successful write may change what agents hold; parked agent syncs re-check.
+  if (request.method != "GET" && response.status < 400 && deps_.hub != nullptr) deps_.hub->Bump();
   return response;
 }
 

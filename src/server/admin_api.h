@@ -14,6 +14,7 @@
 #include "ca/authority.h"
 #include "server/entry_rules.h"
 #include "server/http_server.h"
+#include "server/sync_hub.h"
 #include "store/datastore.h"
 #include "telemetry/metrics.h"
 
@@ -27,6 +28,7 @@ struct AdminDeps {
   telemetry::Registry& metrics;
   std::set<uid_t> admin_uids;  // besides the server's own uid
   EntryLimits limits;
+  SyncHub* hub = nullptr;  // bumped after every change agents sync
 };
 
 class AdminApi {
@@ -41,10 +43,6 @@ class AdminApi {
   telemetry::Counter& issued_;
   telemetry::Histogram& signing_;
 };
-
-// HTTP status for a Status code, and the JSON error body {"error": ..., "code": ...}.
-int HttpStatusFor(StatusCode code);
-HttpResponse ErrorResponse(const Status& status);
 
 }  // namespace ward::server
 

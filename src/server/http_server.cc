@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <thread>
 #include <vector>
+
+#include "server/tls_context.h"
 
 namespace ward::server {
 namespace {
@@ -23,6 +27,29 @@ using asio::use_awaitable;
 constexpr size_t kMaxHeaderBytes = 8 * 1024;
 constexpr size_t kMaxBodyBytes = 4 * 1024 * 1024;
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+
+AsyncHttpHandler Async(HttpHandler handler) {
+  return [handler = std::move(handler)](const Peer& peer, HttpRequest request, HttpReply reply) {
+    reply(handler(peer, request));
+  };
+}
+
+// Runs an asynchronous handler and resumes the calling coroutine with its response.
+awaitable<HttpResponse> Invoke(const AsyncHttpHandler& handler, const Peer& peer,
+                               HttpRequest request) {
+  return asio::async_initiate<decltype(use_awaitable), void(HttpResponse)>(
+      [&handler, &peer, request = std::move(request)](auto completion) mutable {
+        auto shared = std::make_shared<decltype(completion)>(std::move(completion));
+        HttpReply reply = [shared](HttpResponse r) { std::move (*shared)(std::move(r)); };
+        try {
+          handler(peer, std::move(request), reply);
+        } catch (const std::exception&) {
+          reply({500, "application/json", "{\"error\":\"internal error\"}"});
+        }
+      },
+      use_awaitable);
+}
 
 void ParseTarget(std::string_view target, HttpRequest* out) {
   const size_t q = target.find('?');
@@ -55,14 +82,14 @@ awaitable<void> WriteResponse(Stream& stream, const HttpResponse& r, unsigned ve
 // Serves requests on one connection until the peer closes it, a request is malformed, or it idles
 // past the timeout. Handler exceptions never escape: they become a 500.
 template <typename Stream>
-awaitable<void> Serve(Stream stream, Peer peer, HttpHandler handler) {
+awaitable<void> Serve(Stream stream, Peer peer, AsyncHttpHandler handler) {
   beast::flat_buffer buffer;
   try {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(kMaxHeaderBytes);
       parser.body_limit(kMaxBodyBytes);
-      stream.expires_after(kRequestTimeout);
+      beast::get_lowest_layer(stream).expires_after(kRequestTimeout);
       beast::error_code ec;
       co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       if (ec == http::error::end_of_stream || ec == asio::error::eof) break;
@@ -74,18 +101,13 @@ awaitable<void> Serve(Stream stream, Peer peer, HttpHandler handler) {
         if (ec != beast::error::timeout) co_await WriteResponse(stream, err, 11, false);
         break;
       }
-      stream.expires_never();
+      beast::get_lowest_layer(stream).expires_never();
       auto& req = parser.get();
       HttpRequest request;
       request.method = std::string(req.method_string());
       ParseTarget(std::string_view(req.target().data(), req.target().size()), &request);
       request.body = std::move(req.body());
-      HttpResponse response;
-      try {
-        response = handler(peer, request);
-      } catch (const std::exception&) {
-        response = {500, "application/json", "{\"error\":\"internal error\"}"};
-      }
+      const HttpResponse response = co_await Invoke(handler, peer, std::move(request));
       const bool keep_alive = req.keep_alive();
       co_await WriteResponse(stream, response, req.version(), keep_alive);
       if (!keep_alive) break;
@@ -94,13 +116,13 @@ awaitable<void> Serve(Stream stream, Peer peer, HttpHandler handler) {
     // The connection failed mid-write or was cancelled at shutdown; nothing to report to it.
   }
   beast::error_code ignored;
-  stream.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+  beast::get_lowest_layer(stream).socket().shutdown(asio::socket_base::shutdown_both, ignored);
 }
 
 using UnixStream = beast::basic_stream<asio::local::stream_protocol>;
 
 awaitable<void> AcceptUnix(asio::local::stream_protocol::acceptor acceptor, std::string path,
-                           HttpHandler handler) {
+                           AsyncHttpHandler handler) {
   for (;;) {
     beast::error_code ec;
     auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
@@ -122,7 +144,7 @@ awaitable<void> AcceptUnix(asio::local::stream_protocol::acceptor acceptor, std:
   }
 }
 
-awaitable<void> AcceptTcp(asio::ip::tcp::acceptor acceptor, HttpHandler handler) {
+awaitable<void> AcceptTcp(asio::ip::tcp::acceptor acceptor, AsyncHttpHandler handler) {
   for (;;) {
     beast::error_code ec;
     auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
@@ -138,12 +160,47 @@ awaitable<void> AcceptTcp(asio::ip::tcp::acceptor acceptor, HttpHandler handler)
   }
 }
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// Completes the TLS handshake (bounded in time), records the client's chain, then serves HTTP.
+awaitable<void> ServeTls(TlsStream stream, Peer peer, AsyncHttpHandler handler) {
+  beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
+  beast::error_code ec;
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    beast::get_lowest_layer(stream).socket().close(ec);
+    co_return;
+  }
+  peer.tls_chain = PeerChain(stream.native_handle());
+  co_await Serve(std::move(stream), std::move(peer), std::move(handler));
+}
+
+awaitable<void> AcceptTls(asio::ip::tcp::acceptor acceptor, std::shared_ptr<asio::ssl::context> ssl,
+                          AsyncHttpHandler handler) {
+  for (;;) {
+    beast::error_code ec;
+    auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) continue;
+    Peer peer;
+    const auto remote = socket.remote_endpoint(ec);
+    peer.address =
+        ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, ServeTls(TlsStream(std::move(socket), *ssl), peer, handler),
+                   asio::detached);
+  }
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
   asio::io_context io;
   asio::signal_set signals{io, SIGINT, SIGTERM};
   int tcp_port = 0;
+  int tls_port = 0;
+  std::vector<std::shared_ptr<asio::ssl::context>> ssl_contexts;
 };
 
 HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
@@ -166,7 +223,7 @@ Status HttpServer::ListenUnix(const std::string& path, unsigned mode, HttpHandle
     asio::local::stream_protocol::acceptor acceptor(impl_->io,
                                                     asio::local::stream_protocol::endpoint(path));
     if (::chmod(path.c_str(), mode) != 0) return FailedPrecondition("cannot chmod " + path);
-    asio::co_spawn(impl_->io, AcceptUnix(std::move(acceptor), path, std::move(handler)),
+    asio::co_spawn(impl_->io, AcceptUnix(std::move(acceptor), path, Async(std::move(handler))),
                    asio::detached);
   } catch (const std::exception& e) {
     return FailedPrecondition("cannot listen on " + path + ": " + e.what());
@@ -180,7 +237,8 @@ Status HttpServer::ListenTcp(const std::string& address, int port, HttpHandler h
                                            static_cast<unsigned short>(port));
     asio::ip::tcp::acceptor acceptor(impl_->io, endpoint, /*reuse_addr=*/true);
     impl_->tcp_port = acceptor.local_endpoint().port();
-    asio::co_spawn(impl_->io, AcceptTcp(std::move(acceptor), std::move(handler)), asio::detached);
+    asio::co_spawn(impl_->io, AcceptTcp(std::move(acceptor), Async(std::move(handler))),
+                   asio::detached);
   } catch (const std::exception& e) {
     return FailedPrecondition("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                               e.what());
@@ -189,6 +247,28 @@ Status HttpServer::ListenTcp(const std::string& address, int port, HttpHandler h
 }
 
 int HttpServer::BoundTcpPort() const { return impl_->tcp_port; }
+
+Status HttpServer::ListenTls(const std::string& address, int port, TlsServerContext& tls,
+                             AsyncHttpHandler handler) {
+  try {
+    // asio's context takes ownership of the handle it is given, so give it its own reference.
+    SSL_CTX_up_ref(tls.native());
+    auto ssl = std::make_shared<asio::ssl::context>(tls.native());
+    const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address),
+                                           static_cast<unsigned short>(port));
+    asio::ip::tcp::acceptor acceptor(impl_->io, endpoint, /*reuse_addr=*/true);
+    impl_->tls_port = acceptor.local_endpoint().port();
+    impl_->ssl_contexts.push_back(ssl);
+    asio::co_spawn(impl_->io, AcceptTls(std::move(acceptor), ssl, std::move(handler)),
+                   asio::detached);
+  } catch (const std::exception& e) {
+    return FailedPrecondition("cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                              e.what());
+  }
+  return OkStatus();
+}
+
+int HttpServer::BoundTlsPort() const { return impl_->tls_port; }
 
 void HttpServer::Run(int threads) {
   std::vector<std::thread> pool;

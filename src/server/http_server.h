@@ -11,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "core/certificate.h"
 #include "core/status.h"
 
 namespace ward::server {
@@ -34,10 +36,17 @@ struct Peer {
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
-  std::string address;  // "unix:<path>" or "ip:port"
+  std::string address;                 // "unix:<path>" or "ip:port"
+  std::vector<Certificate> tls_chain;  // TLS peers: the certificate chain presented, leaf first
 };
 
 using HttpHandler = std::function<HttpResponse(const Peer&, const HttpRequest&)>;
+// An asynchronous handler calls `reply` exactly once, from any thread, possibly much later (a
+// long poll); the connection waits without holding a worker thread.
+using HttpReply = std::function<void(HttpResponse)>;
+using AsyncHttpHandler = std::function<void(const Peer&, HttpRequest, HttpReply)>;
+
+class TlsServerContext;
 
 class HttpServer {
  public:
@@ -51,6 +60,10 @@ class HttpServer {
   // Listens on TCP `address:port` (port 0 picks one; see BoundPort).
   Status ListenTcp(const std::string& address, int port, HttpHandler handler);
   int BoundTcpPort() const;
+  // Listens with TLS (see tls_context.h) on TCP `address:port`; port 0 picks one.
+  Status ListenTls(const std::string& address, int port, TlsServerContext& tls,
+                   AsyncHttpHandler handler);
+  int BoundTlsPort() const;
 
   // Runs until Stop() or SIGINT/SIGTERM, on `threads` worker threads. Blocks.
   void Run(int threads);
