@@ -344,7 +344,7 @@ Result<IssuedJwtSvid> CertificateAuthority::MintJwtSvid(const SpiffeId& id,
       std::clamp<int64_t>(ttl <= 0 ? config_.max_jwt_svid_ttl : ttl, 30, config_.max_jwt_svid_ttl);
   WARD_ASSIGN_OR_RETURN(MintedJwtSvid minted,
                         ward::MintJwtSvid({id, audience, now, now + lifetime}, kid, *signer));
-  return IssuedJwtSvid{std::move(minted), kid};
+  return IssuedJwtSvid{std::move(minted), kid, now + lifetime};
 }
 
 TrustBundle CertificateAuthority::Bundle() const {

@@ -61,6 +61,7 @@ struct IssuedX509Svid {
 struct IssuedJwtSvid {
   MintedJwtSvid minted;
   std::string authority_id;
+  int64_t expires_at = 0;
 };
 
 class CertificateAuthority {

@@ -155,12 +155,10 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   run->add_option("--config", *config_file, "configuration file (not supported yet)");
   run->add_option("--trust-domain", config->trust_domain, "trust domain name");
   run->add_option("--data-dir", config->data_dir, "data folder (database, keys), created 0700");
-  run->add_option(
-      "--bind-address", [](const std::vector<std::string>&) { return true; },
-      "agent API address (agent API not available yet)");
-  run->add_option(
-      "--port", [](const std::vector<std::string>&) { return true; },
-      "agent API port (agent API not available yet)");
+  run->add_option("--bind-address", config->bind_address, "agent API address (TLS 1.3)");
+  run->add_option("--port", config->port, "agent API port (0 picks one)");
+  run->add_option("--x509pop-ca", config->x509pop_ca, "PEM CA for x509pop node attestation");
+  run->add_option("--agent-svid-ttl", config->agent_svid_ttl, "agent SVID lifetime in seconds");
   run->add_option("--admin-socket", config->admin_socket,
                   "admin socket (default <data-dir>/admin.sock)");
   run->add_option("--metrics-address", config->metrics_address,

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -16,7 +18,10 @@
 #include "ca/authority.h"
 #include "ca/key_manager.h"
 #include "server/admin_api.h"
+#include "server/agent_api.h"
 #include "server/http_server.h"
+#include "server/sync_hub.h"
+#include "server/tls_context.h"
 #include "store/sqlite_store.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
@@ -83,7 +88,10 @@ Result<SecureBytes> KeyEncryptionKey(const ServerConfig& config, telemetry::Logg
 // Calls ca.Tick once a second until stopped, so rotation happens on schedule.
 class RotationTicker {
  public:
-  RotationTicker(ca::CertificateAuthority& ca, telemetry::Logger& log) : ca_(ca), log_(log) {
+  // `on_tick` runs after every tick with whether the bundle changed.
+  RotationTicker(ca::CertificateAuthority& ca, telemetry::Logger& log,
+                 std::function<void(bool)> on_tick)
+      : ca_(ca), log_(log), on_tick_(std::move(on_tick)) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~RotationTicker() {
@@ -106,16 +114,45 @@ class RotationTicker {
         log_.Info("CA authorities rotated",
                   {{"bundle_sequence", std::to_string(ca_.Bundle().sequence().value_or(0))}});
       }
+      lock.unlock();
+      on_tick_(changed.ok() && *changed);
+      lock.lock();
     }
   }
 
   ca::CertificateAuthority& ca_;
   telemetry::Logger& log_;
+  std::function<void(bool)> on_tick_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
   std::thread thread_;
 };
+
+// The server's own X.509-SVID for the agent API, spiffe://<td>/ward/server. It also names
+// "localhost" so plain TLS clients (curl, openssl s_client) can check it by host name.
+Result<std::shared_ptr<const TlsCredentials>> IssueServerSvid(ca::CertificateAuthority& ca,
+                                                              const TrustDomain& td) {
+  WARD_ASSIGN_OR_RETURN(SpiffeId id, SpiffeId::FromPath(td, "/ward/server"));
+  WARD_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Generate(KeyType::kEcP256));
+  WARD_ASSIGN_OR_RETURN(ca::IssuedX509Svid svid,
+                        ca.SignX509Svid(id, key.public_key(), 0, {"localhost"}, NowUnix()));
+  auto creds = std::make_shared<TlsCredentials>();
+  creds->chain = svid.chain;
+  creds->key = std::make_shared<const PrivateKey>(std::move(key));
+  return std::shared_ptr<const TlsCredentials>(std::move(creds));
+}
+
+Result<ossl::X509StorePtr> LoadX509PopRoots(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return FailedPrecondition("cannot read x509pop CA file " + path);
+  const std::string pem((std::istreambuf_iterator<char>(in)), {});
+  WARD_ASSIGN_OR_RETURN(std::vector<Certificate> roots, ParsePemCertificates(pem));
+  ossl::X509StorePtr store(X509_STORE_new());
+  for (const auto& c : roots) X509_STORE_add_cert(store.get(), c.get());
+  ossl::DrainErrors();
+  return store;
+}
 
 Result<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
   const size_t colon = address.rfind(':');
@@ -185,14 +222,36 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                          {{}, double(authority.Bundle().sequence().value_or(0))}};
                    });
 
+  SyncHub hub;
   AdminApi admin({.trust_domain = td,
                   .store = *store,
                   .ca = *ca,
                   .audit = *audit_log,
                   .metrics = metrics,
                   .admin_uids = config.admin_uids,
-                  .limits = {config.max_x509_svid_ttl, config.max_jwt_svid_ttl}});
+                  .limits = {config.max_x509_svid_ttl, config.max_jwt_svid_ttl},
+                  .hub = &hub});
+
+  ossl::X509StorePtr x509pop_roots;
+  if (!config.x509pop_ca.empty()) {
+    WARD_ASSIGN_OR_RETURN(x509pop_roots, LoadX509PopRoots(config.x509pop_ca));
+  }
+  AgentApi agent_api({.trust_domain = td,
+                      .store = *store,
+                      .ca = *ca,
+                      .audit = *audit_log,
+                      .metrics = metrics,
+                      .hub = hub,
+                      .x509pop_roots = x509pop_roots.get(),
+                      .config = {.agent_svid_ttl = config.agent_svid_ttl}});
+  WARD_ASSIGN_OR_RETURN(std::unique_ptr<TlsServerContext> tls, TlsServerContext::Create());
+  WARD_ASSIGN_OR_RETURN(auto server_svid, IssueServerSvid(*ca, td));
+  tls->SetCredentials(server_svid);
   HttpServer http;
+  WARD_RETURN_IF_ERROR(http.ListenTls(config.bind_address, config.port, *tls,
+                                      [&agent_api](const Peer& p, HttpRequest r, HttpReply reply) {
+                                        agent_api.Handle(p, std::move(r), std::move(reply));
+                                      }));
   const std::string admin_socket =
       config.admin_socket.empty() ? config.data_dir + "/admin.sock" : config.admin_socket;
   // World-connectable on purpose: callers are authorized by uid, and refused ones are audited.
@@ -225,13 +284,29 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
         }));
     metrics_port = std::to_string(http.BoundTcpPort());
   }
-  RotationTicker ticker(*ca, log);
+  // Each tick: wake syncing agents when the bundle changed, and renew the server's own SVID at
+  // half-life (or at once when a rotation moved signing to a new authority).
+  RotationTicker ticker(*ca, log, [&](bool bundle_changed) {
+    if (bundle_changed) hub.Bump();
+    auto current = tls->credentials();
+    const Certificate& leaf = current->chain[0];
+    const int64_t half_life = leaf.not_before() + (leaf.not_after() - leaf.not_before()) / 2;
+    if (NowUnix() < half_life && !bundle_changed) return;
+    auto renewed = IssueServerSvid(authority, td);
+    if (renewed.ok()) {
+      tls->SetCredentials(*renewed);
+    } else {
+      log.Error("cannot renew the server SVID", {{"error", renewed.status().message()}});
+    }
+  });
   log.Info("ward server started",
            {{"trust_domain", td.name()},
             {"data_dir", config.data_dir},
             {"admin_socket", admin_socket},
             {"metrics", config.metrics_address.empty() ? "off" : config.metrics_address},
             {"metrics_port", metrics_port},
+            {"agent_api", config.bind_address + ":" + std::to_string(http.BoundTlsPort())},
+            {"agent_api_port", std::to_string(http.BoundTlsPort())},
             {"key_manager", std::string(keys->name())},
             {"bundle_sequence", std::to_string(ca->Bundle().sequence().value_or(0))}});
   http.Run(2);

@@ -16,7 +16,11 @@ struct ServerConfig {
   std::string data_dir = "ward-data";
   std::string admin_socket;                        // default <data_dir>/admin.sock
   std::string metrics_address = "127.0.0.1:9090";  // empty: no metrics listener
-  std::string audit_log = "-";                     // "-" is stdout
+  std::string bind_address = "127.0.0.1";          // agent API (TLS 1.3)
+  int port = 8081;                                 // 0 picks one (named in the start log)
+  std::string x509pop_ca;                          // PEM roots for x509pop attestation
+  int64_t agent_svid_ttl = 3600;
+  std::string audit_log = "-";  // "-" is stdout
   std::string log_level = "info";
   std::string key_manager = "disk";  // memory | disk
   std::string kek_file;              // disk: KEK file; else $WARD_KEK; else generated

@@ -13,8 +13,8 @@ SyncHub::~SyncHub() {
   }
   cv_.notify_all();
   thread_.join();
-  // Whoever is still parked gets an answer rather than a dangling connection.
-  for (auto& w : waiters_) w.wake();
+  // Parked calls are dropped, not woken: at shutdown the API objects they refer to may already be
+  // gone, and their connections close with the server's event loop.
 }
 
 uint64_t SyncHub::version() const {

@@ -26,27 +26,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# jget PATH: reads JSON on stdin and prints the value at a dotted path (strings raw).
-jget() {
-  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s);
-    for (const k of process.argv[1].split(".").filter(Boolean)) v=v[k];
-    console.log(typeof v==="string"?v:JSON.stringify(v));});' "$1"
-}
-
-# expect_ok NAME CMD...: the command must exit 0.
-expect_ok() {
-  local name=$1; shift
-  if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "exit $?: $out"; fi
-}
-# expect_fail NAME CODE PATTERN CMD...: the command must exit CODE with PATTERN in its output.
-expect_fail() {
-  local name=$1 code=$2 pattern=$3; shift 3
-  local rc=0
-  out=$("$@" 2>&1) || rc=$?
-  if [ "$rc" -eq "$code" ] && grep -q -- "$pattern" <<<"$out"; then pass "$name"
-  else fail "$name" "want exit $code and /$pattern/, got exit $rc: $out"; fi
-}
-
 openssl rand -hex 32 > "$WORK/kek"
 chmod 600 "$WORK/kek"
 mkdir -p "$WORK/pub"

@@ -1,0 +1,511 @@
+#include "server/agent_api.h"
+
+#include <openssl/sha.h>
+#include <openssl/x509_vfy.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <set>
+
+#include "core/base64.h"
+#include "core/csr.h"
+#include "server/api_util.h"
+#include "server/entry_json.h"
+#include "server/entry_rules.h"
+
+namespace ward::server {
+namespace {
+
+using nlohmann::json;
+
+std::string Sha256Hex(ByteView data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(data.data(), data.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : digest) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+json ChainJson(const std::vector<Certificate>& chain) {
+  json out = json::array();
+  for (const auto& c : chain) out.push_back(Base64Encode(c.ToDer()));
+  return out;
+}
+
+// The entries an agent may obtain SVIDs for: those whose parent is the agent, and transitively
+// those whose parent is one of those entries' IDs (aliases, nested workloads). Expired entries
+// are left out. Bounded in depth so a parent cycle cannot loop.
+Result<std::vector<store::RegistrationEntry>> AuthorizedEntries(store::DataStore& db,
+                                                                const std::string& agent_id,
+                                                                int64_t now) {
+  std::vector<store::RegistrationEntry> out;
+  std::set<std::string> seen_parents = {agent_id};
+  std::set<std::string> seen_entries;
+  std::deque<std::pair<std::string, int>> queue = {{agent_id, 0}};
+  while (!queue.empty()) {
+    auto [parent, depth] = queue.front();
+    queue.pop_front();
+    std::string token;
+    do {
+      WARD_ASSIGN_OR_RETURN(store::EntryPage page,
+                            db.ListEntries(token, 1000, std::nullopt, parent));
+      for (auto& e : page.entries) {
+        if (e.expires_at != 0 && e.expires_at <= now) continue;
+        if (!seen_entries.insert(e.id).second) continue;
+        if (depth < 8 && seen_parents.insert(e.spiffe_id.str()).second) {
+          queue.push_back({e.spiffe_id.str(), depth + 1});
+        }
+        out.push_back(std::move(e));
+      }
+      token = page.next_page_token;
+    } while (!token.empty());
+  }
+  return out;
+}
+
+struct AuthenticatedAgent {
+  SpiffeId id;
+  store::AttestedAgent record;
+};
+
+}  // namespace
+
+// One request in flight: the peer, the request, and how to answer it.
+struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
+  AgentApi& api;
+  Peer peer;
+  HttpRequest req;
+  HttpReply reply;
+  std::string caller;
+
+  Call(AgentApi& a, const Peer& p, HttpRequest r, HttpReply rep)
+      : api(a), peer(p), req(std::move(r)), reply(std::move(rep)), caller(p.address) {}
+
+  std::string Method() const { return req.method + " " + req.path; }
+
+  void Respond(const HttpResponse& r) {
+    api.requests_.Inc({RouteLabel(), std::to_string(r.status)});
+    reply(r);
+  }
+
+  std::string RouteLabel() const {
+    static const char* const kRoutes[] = {"/v1/agent/attest", "/v1/agent/renew",
+                                          "/v1/agent/sync",   "/v1/agent/svids",
+                                          "/v1/agent/jwt",    "/v1/agent/bundle"};
+    for (const char* r : kRoutes) {
+      if (req.path == r) return r;
+    }
+    return "other";
+  }
+
+  // Refuses the call, recording why; a failed record turns into 503.
+  void Deny(const Status& why) {
+    const Status audited = api.deps_.audit.Record(audit::AuditEvent(audit::kAccessDenied)
+                                                      .Set("api", "agent")
+                                                      .Set("method", Method())
+                                                      .Set("caller", caller)
+                                                      .Set("reason", why.message()));
+    Respond(ErrorResponse(audited.ok() ? why : audited));
+  }
+
+  Status Grant() {
+    return api.deps_.audit.Record(audit::AuditEvent(audit::kAccessGranted)
+                                      .Set("api", "agent")
+                                      .Set("method", Method())
+                                      .Set("caller", caller));
+  }
+
+  Status AuditIssued(const std::string& type, const SpiffeId& id, const std::string& serial_or_jti,
+                     int64_t expires_at, const std::string& authority) {
+    audit::AuditEvent e(audit::kIdentityIssued);
+    e.Set("type", type).Set("spiffe_id", id.str()).Set("caller", caller);
+    e.Set(type == "jwt-svid" ? "jti" : "serial", serial_or_jti);
+    e.Set("expires_at", expires_at).Set("authority", authority);
+    return api.deps_.audit.Record(e);
+  }
+
+  // mTLS with the agent's current SVID, the agent still attested and not banned.
+  Result<AuthenticatedAgent> Authenticate() {
+    if (peer.tls_chain.empty()) {
+      return Status(StatusCode::kUnauthenticated,
+                    "this call needs mTLS with the agent's X.509-SVID; attest first");
+    }
+    BundleSet own;
+    own.Put(api.deps_.ca.Bundle());
+    auto verified = VerifyX509Svid(peer.tls_chain, own, UnixNow());
+    if (!verified.ok()) {
+      return Status(StatusCode::kUnauthenticated,
+                    "client certificate is not a valid SVID: " + verified.status().message());
+    }
+    caller = verified->id.str();
+    if (!verified->id.path().starts_with(kAgentPathPrefix)) {
+      return PermissionDenied(verified->id.str() + " is not an agent");
+    }
+    auto agent = api.deps_.store.GetAgent(verified->id.str());
+    if (!agent.ok() && agent.status().code() == StatusCode::kNotFound) {
+      return PermissionDenied("agent " + verified->id.str() + " was evicted; attest again");
+    }
+    if (!agent.ok()) return agent.status();
+    if (agent->banned) return PermissionDenied("agent " + verified->id.str() + " is banned");
+    if (agent->serial != peer.tls_chain[0].SerialHex()) {
+      return PermissionDenied("this agent SVID was superseded; use the newest one");
+    }
+    return AuthenticatedAgent{std::move(verified->id), std::move(agent).value()};
+  }
+
+  // Signs an agent SVID for `id` and records the agent; shared by attest and renew.
+  void IssueAgentSvid(const SpiffeId& id, const std::string& attestation_type, const PublicKey& key,
+                      bool include_id) {
+    auto existing = api.deps_.store.GetAgent(id.str());
+    if (existing.ok() && existing->banned)
+      return Deny(PermissionDenied("agent " + id.str() + " is banned"));
+    const Status granted = Grant();
+    if (!granted.ok()) return Respond(ErrorResponse(granted));
+    auto issued =
+        api.deps_.ca.SignX509Svid(id, key, api.deps_.config.agent_svid_ttl, {}, UnixNow());
+    if (!issued.ok()) return Respond(ErrorResponse(issued.status()));
+    const Status stored = api.deps_.store.UpsertAgent(
+        {id, attestation_type, issued->leaf.SerialHex(), issued->leaf.not_after()});
+    if (!stored.ok()) return Respond(ErrorResponse(stored));
+    const Status audited = AuditIssued("agent-x509-svid", id, issued->leaf.SerialHex(),
+                                       issued->leaf.not_after(), issued->authority_id);
+    if (!audited.ok()) return Respond(ErrorResponse(audited));
+    api.issued_.Inc({"agent-x509"});
+    json out = {{"svid", ChainJson(issued->chain)},
+                {"expires_at", issued->leaf.not_after()},
+                {"bundle", json::parse(api.deps_.ca.Bundle().ToSpiffeJson())}};
+    if (include_id) out["agent_id"] = id.str();
+    Respond(JsonResponse(out));
+  }
+
+  Result<PublicKey> CsrKey(const json& body) {
+    WARD_ASSIGN_OR_RETURN(std::string csr_b64, Field<std::string>(body, "csr", ""));
+    if (csr_b64.empty()) return InvalidArgument("csr is required (base64 DER PKCS#10)");
+    auto der = Base64Decode(csr_b64);
+    if (!der.ok()) return der.status().WithContext("csr");
+    WARD_ASSIGN_OR_RETURN(CertificateRequest csr, ParseCsrDer(*der));
+    return csr.public_key;
+  }
+
+  void Attest() {
+    auto body = ParseJsonBody(req);
+    if (!body.ok()) return Deny(body.status());
+    auto key = CsrKey(*body);
+    if (!key.ok()) return Deny(key.status());
+    auto token = Field<std::string>(*body, "join_token", "");
+    if (!token.ok()) return Deny(token.status());
+    if (!token->empty()) {
+      if (token->size() > 256) return Deny(InvalidArgument("join token is too long"));
+      auto used = api.deps_.store.ConsumeJoinToken(*token, UnixNow());
+      if (!used.ok()) {
+        return Deny(PermissionDenied(used.status().code() == StatusCode::kNotFound
+                                         ? used.status().message()
+                                         : "join token could not be checked"));
+      }
+      auto id = SpiffeId::FromPath(api.deps_.trust_domain, used->agent_path);
+      if (!id.ok()) return Deny(id.status());
+      caller = id->str();
+      return IssueAgentSvid(*id, "join_token", *key, true);
+    }
+    // x509pop: the TLS handshake proved possession of the certificate's key.
+    if (api.deps_.x509pop_roots == nullptr) {
+      return Deny(InvalidArgument("give a join_token (x509pop attestation is not configured)"));
+    }
+    if (peer.tls_chain.empty()) {
+      return Deny(
+          InvalidArgument("x509pop attestation needs the node certificate as the TLS client "
+                          "certificate, or give a join_token"));
+    }
+    ossl::X509StackPtr untrusted(sk_X509_new_null());
+    for (size_t i = 1; i < peer.tls_chain.size(); ++i) {
+      X509_up_ref(peer.tls_chain[i].get());
+      sk_X509_push(untrusted.get(), peer.tls_chain[i].get());
+    }
+    ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), api.deps_.x509pop_roots, peer.tls_chain[0].get(),
+                                    untrusted.get()) != 1) {
+      return Respond(ErrorResponse(Internal("cannot start x509pop verification")));
+    }
+    if (X509_verify_cert(ctx.get()) != 1) {
+      const int err = X509_STORE_CTX_get_error(ctx.get());
+      ossl::DrainErrors();
+      return Deny(
+          PermissionDenied(std::string("node certificate does not chain to the x509pop CA: ") +
+                           X509_verify_cert_error_string(err)));
+    }
+    auto id =
+        SpiffeId::FromPath(api.deps_.trust_domain, std::string(kAgentPathPrefix) + "x509pop/" +
+                                                       Sha256Hex(peer.tls_chain[0].ToDer()));
+    if (!id.ok()) return Deny(id.status());
+    caller = id->str();
+    IssueAgentSvid(*id, "x509pop", *key, true);
+  }
+
+  void Renew(const AuthenticatedAgent& agent) {
+    auto body = ParseJsonBody(req);
+    if (!body.ok()) return Deny(body.status());
+    auto key = CsrKey(*body);
+    if (!key.ok()) return Deny(key.status());
+    IssueAgentSvid(agent.id, agent.record.attestation_type, *key, false);
+  }
+
+  // Builds the sync answer; `has_changes` tells whether there is anything to send.
+  Result<json> SyncState(const AuthenticatedAgent& agent, int64_t since, uint64_t bundle_seq,
+                         bool* has_changes) {
+    const int64_t now = UnixNow();
+    WARD_ASSIGN_OR_RETURN(std::vector<store::RegistrationEntry> authorized,
+                          AuthorizedEntries(api.deps_.store, agent.id.str(), now));
+    json entries = json::array();
+    json deleted = json::array();
+    int64_t revision = 0;
+    const bool full = since <= 0;
+    if (full) {
+      WARD_ASSIGN_OR_RETURN(revision, api.deps_.store.CurrentRevision());
+      for (const auto& e : authorized) entries.push_back(EntryToJson(e));
+    } else {
+      WARD_ASSIGN_OR_RETURN(store::EntryChanges changes, api.deps_.store.EntryChangesSince(since));
+      revision = changes.revision;
+      std::set<std::string> mine;
+      for (const auto& e : authorized) mine.insert(e.id);
+      for (const auto& e : changes.upserted) {
+        // An entry that changed hands (new parent) is withdrawn from agents that lost it.
+        if (mine.count(e.id)) {
+          entries.push_back(EntryToJson(e));
+        } else {
+          deleted.push_back(e.id);
+        }
+      }
+      for (const auto& id : changes.deleted_ids) deleted.push_back(id);
+    }
+    const TrustBundle bundle = api.deps_.ca.Bundle();
+    json out = {{"revision", revision},
+                {"full", full},
+                {"entries", entries},
+                {"deleted", deleted},
+                {"bundle_sequence", bundle.sequence().value_or(0)}};
+    const bool bundle_changed = bundle.sequence().value_or(0) != bundle_seq;
+    if (bundle_changed) out["bundle"] = json::parse(bundle.ToSpiffeJson());
+    json tainted = {{"x509", json::array()}, {"jwt", json::array()}};
+    for (auto kind : {ca::AuthorityKind::kX509, ca::AuthorityKind::kJwt}) {
+      for (const auto& a : api.deps_.ca.Authorities(kind)) {
+        if (a.tainted) tainted[kind == ca::AuthorityKind::kX509 ? "x509" : "jwt"].push_back(a.id);
+      }
+    }
+    out["tainted"] = tainted;
+    *has_changes = full || !entries.empty() || !deleted.empty() || bundle_changed;
+    return out;
+  }
+
+  void Sync(const AuthenticatedAgent& agent) {
+    int64_t since = 0, wait = 0;
+    uint64_t bundle_seq = 0;
+    try {
+      if (auto it = req.query.find("revision"); it != req.query.end())
+        since = std::stoll(it->second);
+      if (auto it = req.query.find("bundle_sequence"); it != req.query.end()) {
+        bundle_seq = std::stoull(it->second);
+      }
+      if (auto it = req.query.find("wait"); it != req.query.end()) wait = std::stoll(it->second);
+    } catch (const std::exception&) {
+      return Deny(InvalidArgument("revision, bundle_sequence and wait must be numbers"));
+    }
+    wait = std::clamp<int64_t>(wait, 0, api.deps_.config.max_sync_wait_seconds);
+    const Status granted = Grant();
+    if (!granted.ok()) return Respond(ErrorResponse(granted));
+    const auto deadline = SyncHub::Clock::now() + std::chrono::seconds(wait);
+    SyncOnce(agent, since, bundle_seq, deadline);
+  }
+
+  // Answers now if anything changed (or the deadline passed); otherwise parks on the hub and
+  // tries again when something changes.
+  void SyncOnce(const AuthenticatedAgent& agent, int64_t since, uint64_t bundle_seq,
+                SyncHub::Clock::time_point deadline) {
+    const uint64_t version = api.deps_.hub.version();
+    bool has_changes = false;
+    auto state = SyncState(agent, since, bundle_seq, &has_changes);
+    if (!state.ok()) return Respond(ErrorResponse(state.status()));
+    if (has_changes || SyncHub::Clock::now() >= deadline) return Respond(JsonResponse(*state));
+    auto self = shared_from_this();
+    api.deps_.hub.Wait(version, deadline, [self, agent, since, bundle_seq, deadline] {
+      self->SyncOnce(agent, since, bundle_seq, deadline);
+    });
+  }
+
+  void SignSvids(const AuthenticatedAgent& agent) {
+    auto body = ParseJsonBody(req);
+    if (!body.ok()) return Deny(body.status());
+    const auto csrs = body->find("csrs");
+    if (csrs == body->end() || !csrs->is_array()) {
+      return Deny(InvalidArgument("body needs a \"csrs\" array of {entry_id, csr}"));
+    }
+    if (csrs->size() > api.deps_.config.max_csrs_per_call) {
+      return Deny(ResourceExhausted(
+          "at most " + std::to_string(api.deps_.config.max_csrs_per_call) + " CSRs per call"));
+    }
+    const Status granted = Grant();
+    if (!granted.ok()) return Respond(ErrorResponse(granted));
+    const int64_t now = UnixNow();
+    auto authorized = AuthorizedEntries(api.deps_.store, agent.id.str(), now);
+    if (!authorized.ok()) return Respond(ErrorResponse(authorized.status()));
+    std::map<std::string, const store::RegistrationEntry*> by_id;
+    for (const auto& e : *authorized) by_id[e.id] = &e;
+    json results = json::array();
+    for (const auto& item : *csrs) {
+      if (!item.is_object()) {
+        results.push_back(
+            {{"error", "each item must be {entry_id, csr}"}, {"code", "INVALID_ARGUMENT"}});
+        continue;
+      }
+      const std::string entry_id = item.value("entry_id", "");
+      auto fail = [&](const Status& s) {
+        const Status audited = api.deps_.audit.Record(audit::AuditEvent(audit::kAccessDenied)
+                                                          .Set("api", "agent")
+                                                          .Set("method", Method())
+                                                          .Set("caller", caller)
+                                                          .Set("entry_id", entry_id)
+                                                          .Set("reason", s.message()));
+        const Status& shown = audited.ok() ? s : audited;
+        results.push_back({{"entry_id", entry_id},
+                           {"error", shown.message()},
+                           {"code", StatusCodeName(shown.code())}});
+      };
+      const auto it = by_id.find(entry_id);
+      if (it == by_id.end()) {
+        fail(PermissionDenied("entry " + entry_id.substr(0, 64) +
+                              " is not authorized for this agent"));
+        continue;
+      }
+      auto key = CsrKey(item);
+      if (!key.ok()) {
+        fail(key.status());
+        continue;
+      }
+      const store::RegistrationEntry& e = *it->second;
+      const auto start = std::chrono::steady_clock::now();
+      auto issued = api.deps_.ca.SignX509Svid(e.spiffe_id, *key, e.x509_svid_ttl, e.dns_names, now);
+      if (!issued.ok()) {
+        fail(issued.status());
+        continue;
+      }
+      api.signing_.Observe(
+          {"x509"},
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      const Status audited = AuditIssued("x509-svid", e.spiffe_id, issued->leaf.SerialHex(),
+                                         issued->leaf.not_after(), issued->authority_id);
+      if (!audited.ok()) {
+        results.push_back(
+            {{"entry_id", entry_id}, {"error", audited.message()}, {"code", "UNAVAILABLE"}});
+        continue;
+      }
+      api.issued_.Inc({"x509"});
+      results.push_back({{"entry_id", entry_id},
+                         {"spiffe_id", e.spiffe_id.str()},
+                         {"svid", ChainJson(issued->chain)},
+                         {"expires_at", issued->leaf.not_after()},
+                         {"authority", issued->authority_id}});
+    }
+    Respond(JsonResponse({{"results", results}}));
+  }
+
+  void MintJwt(const AuthenticatedAgent& agent) {
+    auto body = ParseJsonBody(req);
+    if (!body.ok()) return Deny(body.status());
+    auto spiffe_id = Field<std::string>(*body, "spiffe_id", "");
+    auto audience = Field<std::vector<std::string>>(*body, "audience", {});
+    if (!spiffe_id.ok()) return Deny(spiffe_id.status());
+    if (!audience.ok()) return Deny(audience.status());
+    if (audience->empty()) return Deny(InvalidArgument("audience must be specified"));
+    auto authorized = AuthorizedEntries(api.deps_.store, agent.id.str(), UnixNow());
+    if (!authorized.ok()) return Respond(ErrorResponse(authorized.status()));
+    const auto it = std::find_if(authorized->begin(), authorized->end(),
+                                 [&](const auto& e) { return e.spiffe_id.str() == *spiffe_id; });
+    if (it == authorized->end()) {
+      return Deny(
+          PermissionDenied(spiffe_id->substr(0, 256) + " is not authorized for this agent"));
+    }
+    const Status granted = Grant();
+    if (!granted.ok()) return Respond(ErrorResponse(granted));
+    const int64_t now = UnixNow();
+    auto minted = api.deps_.ca.MintJwtSvid(it->spiffe_id, *audience, it->jwt_svid_ttl, now);
+    if (!minted.ok()) return Respond(ErrorResponse(minted.status()));
+    const int64_t expires_at = minted->expires_at;
+    const Status audited = AuditIssued("jwt-svid", it->spiffe_id, minted->minted.jti, expires_at,
+                                       minted->authority_id);
+    if (!audited.ok()) return Respond(ErrorResponse(audited));
+    api.issued_.Inc({"jwt"});
+    Respond(JsonResponse({{"spiffe_id", it->spiffe_id.str()},
+                          {"token", minted->minted.token},
+                          {"expires_at", expires_at}}));
+  }
+
+  void Bundle() {
+    const Status granted = Grant();
+    if (!granted.ok()) return Respond(ErrorResponse(granted));
+    const TrustBundle own = api.deps_.ca.Bundle();
+    json federated = json::object();
+    auto stored = api.deps_.store.ListBundles();
+    if (!stored.ok()) return Respond(ErrorResponse(stored.status()));
+    for (const auto& b : *stored) {
+      if (b.trust_domain == own.trust_domain().name()) continue;
+      federated[b.trust_domain] = json::parse(b.spiffe_json, nullptr, false);
+    }
+    Respond(JsonResponse({{"bundle", json::parse(own.ToSpiffeJson())}, {"federated", federated}}));
+  }
+
+  void Dispatch() {
+    const std::string& m = req.method;
+    const std::string& p = req.path;
+    if (m == "POST" && p == "/v1/agent/attest") return Attest();
+    auto agent = Authenticate();
+    if (!agent.ok()) return Deny(agent.status());
+    if (!api.Allow(agent->id.str())) {
+      return Deny(ResourceExhausted("rate limit exceeded for " + agent->id.str() + "; slow down"));
+    }
+    if (m == "POST" && p == "/v1/agent/renew") return Renew(*agent);
+    if (m == "GET" && p == "/v1/agent/sync") return Sync(*agent);
+    if (m == "POST" && p == "/v1/agent/svids") return SignSvids(*agent);
+    if (m == "POST" && p == "/v1/agent/jwt") return MintJwt(*agent);
+    if (m == "GET" && p == "/v1/agent/bundle") return Bundle();
+    Deny(NotFound("no such agent API method: " + m.substr(0, 16) + " " + p.substr(0, 128)));
+  }
+};
+
+AgentApi::AgentApi(AgentDeps deps)
+    : deps_(std::move(deps)),
+      requests_(deps_.metrics.AddCounter("ward_agent_requests_total",
+                                         "Agent API requests by route and HTTP status.",
+                                         {"route", "code"})),
+      issued_(deps_.metrics.AddCounter("ward_agent_svids_issued_total",
+                                       "SVIDs issued through the agent API, by type.", {"type"})),
+      signing_(deps_.metrics.AddHistogram("ward_agent_signing_duration_seconds",
+                                          "Time to sign one SVID for an agent.", {"type"},
+                                          telemetry::LatencyBuckets())) {}
+
+AgentApi::~AgentApi() = default;
+
+bool AgentApi::Allow(const std::string& agent_id) {
+  std::lock_guard<std::mutex> lock(rate_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  auto [it, inserted] = buckets_.try_emplace(agent_id, Bucket{deps_.config.burst, now});
+  Bucket& b = it->second;
+  if (!inserted) {
+    const double elapsed = std::chrono::duration<double>(now - b.last).count();
+    b.tokens = std::min(deps_.config.burst, b.tokens + elapsed * deps_.config.rate_per_second);
+    b.last = now;
+  }
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
+void AgentApi::Handle(const Peer& peer, HttpRequest request, HttpReply reply) {
+  auto call = std::make_shared<Call>(*this, peer, std::move(request), std::move(reply));
+  call->Dispatch();
+}
+
+}  // namespace ward::server

@@ -1,0 +1,67 @@
+// The agent API, served over TLS 1.3 (see tls_context.h). Attestation runs with server
+// authentication only; every other call needs mTLS with the agent's current SVID. An agent may
+// only obtain SVIDs for the entries authorized for it (the entries whose parent is the agent, or,
+// transitively, one of those entries' IDs). Every decision is audited; refusals as access.denied.
+#ifndef WARD_SERVER_AGENT_API_H_
+#define WARD_SERVER_AGENT_API_H_
+
+#include <openssl/types.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "audit/audit_log.h"
+#include "ca/authority.h"
+#include "server/http_server.h"
+#include "server/sync_hub.h"
+#include "store/datastore.h"
+#include "telemetry/metrics.h"
+
+namespace ward::server {
+
+struct AgentApiConfig {
+  int64_t agent_svid_ttl = 3600;
+  int max_sync_wait_seconds = 30;
+  size_t max_csrs_per_call = 500;
+  double rate_per_second = 100;  // per agent
+  double burst = 200;
+};
+
+struct AgentDeps {
+  TrustDomain trust_domain;
+  store::DataStore& store;
+  ca::CertificateAuthority& ca;
+  audit::AuditLog& audit;
+  telemetry::Registry& metrics;
+  SyncHub& hub;
+  X509_STORE* x509pop_roots = nullptr;  // null: x509pop attestation disabled
+  AgentApiConfig config;
+};
+
+class AgentApi {
+ public:
+  explicit AgentApi(AgentDeps deps);
+  ~AgentApi();
+  void Handle(const Peer& peer, HttpRequest request, HttpReply reply);
+
+ private:
+  struct Call;
+  bool Allow(const std::string& agent_id);
+
+  AgentDeps deps_;
+  telemetry::Counter& requests_;
+  telemetry::Counter& issued_;
+  telemetry::Histogram& signing_;
+  std::mutex rate_mu_;
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point last;
+  };
+  std::map<std::string, Bucket> buckets_;
+};
+
+}  // namespace ward::server
+
+#endif  // WARD_SERVER_AGENT_API_H_
