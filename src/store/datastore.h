@@ -51,6 +51,11 @@ class DataStore {
   virtual Result<std::vector<StoredBundle>> ListBundles() = 0;
   virtual Status DeleteBundle(const std::string& trust_domain) = 0;
 
+  // Federation relationships, by trust domain name.
+  virtual Status PutFederation(const FederationRelationship& relationship) = 0;
+  virtual Result<std::vector<FederationRelationship>> ListFederations() = 0;
+  virtual Status DeleteFederation(const std::string& trust_domain) = 0;
+
   // The CA journal: an opaque document the CA rewrites on every key or certificate change.
   virtual Status SaveCaJournal(const std::string& journal) = 0;
   virtual Result<std::optional<std::string>> LoadCaJournal() = 0;

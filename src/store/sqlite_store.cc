@@ -66,6 +66,15 @@ CREATE TABLE ca_journal (
   data TEXT NOT NULL
 );
 )sql",
+    R"sql(
+CREATE TABLE federation (
+  trust_domain TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  profile TEXT NOT NULL,
+  endpoint_spiffe_id TEXT NOT NULL,
+  ca_pem TEXT NOT NULL
+);
+)sql",
 };
 
 struct DbCloser {
@@ -433,6 +442,47 @@ class SqliteStore final : public DataStore {
     if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "delete bundle");
     if (sqlite3_changes(db_.get()) == 0)
       return NotFound("no bundle for trust domain " + trust_domain);
+    return OkStatus();
+  }
+
+  Status PutFederation(const FederationRelationship& f) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "INSERT INTO federation (trust_domain, url, profile, endpoint_spiffe_id, ca_pem) "
+                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (trust_domain) DO UPDATE SET url = "
+                 "excluded.url, profile = excluded.profile, endpoint_spiffe_id = "
+                 "excluded.endpoint_spiffe_id, ca_pem = excluded.ca_pem");
+    st.Bind(1, f.trust_domain)
+        .Bind(2, f.url)
+        .Bind(3, f.profile)
+        .Bind(4, f.endpoint_spiffe_id)
+        .Bind(5, f.ca_pem);
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "store federation relationship");
+    return OkStatus();
+  }
+
+  Result<std::vector<FederationRelationship>> ListFederations() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(),
+                 "SELECT trust_domain, url, profile, endpoint_spiffe_id, ca_pem FROM federation "
+                 "ORDER BY trust_domain");
+    std::vector<FederationRelationship> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4)});
+    }
+    if (rc != SQLITE_DONE) return DbError(db_.get(), "list federation relationships");
+    return out;
+  }
+
+  Status DeleteFederation(const std::string& trust_domain) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement st(db_.get(), "DELETE FROM federation WHERE trust_domain = ?");
+    st.Bind(1, trust_domain);
+    if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "delete federation relationship");
+    if (sqlite3_changes(db_.get()) == 0) {
+      return NotFound("no federation relationship with " + trust_domain);
+    }
     return OkStatus();
   }
 

@@ -62,6 +62,16 @@ struct StoredBundle {
   uint64_t sequence = 0;
 };
 
+// A trust domain this one federates with: where to fetch its bundle and how to trust the endpoint
+// (SPIFFE_Federation.md: URL, profile and trust domain are all configured, none inferred).
+struct FederationRelationship {
+  std::string trust_domain;
+  std::string url;                 // https://...
+  std::string profile;             // "https_web" or "https_spiffe"
+  std::string endpoint_spiffe_id;  // https_spiffe: the endpoint server's SPIFFE ID
+  std::string ca_pem;              // https_web: roots to trust (empty: the system's)
+};
+
 struct EntryPage {
   std::vector<RegistrationEntry> entries;
   std::string next_page_token;  // empty on the last page

@@ -186,7 +186,9 @@ expect_code "banned node cannot re-attest" 403 "banned"
 
 # --- TLS 1.3 only, AES-GCM only -------------------------------------------------------------------
 tls() { openssl s_client -connect "127.0.0.1:$PORT" -CAfile bundle.pem "$@" </dev/null 2>&1 || true; }
-tls -tls1_3 | grep -q "Protocol  : TLSv1.3" && pass "TLS 1.3 handshake" || fail "TLS 1.3 handshake"
+hello=$(tls -tls1_3)
+grep -q "New, TLSv1.3\|Protocol  : TLSv1.3" <<<"$hello" && pass "TLS 1.3 handshake" ||
+  fail "TLS 1.3 handshake" "$(tail -20 <<<"$hello")"
 tls -tls1_2 | grep -q "Cipher is (NONE)\|alert protocol version\|handshake failure" && pass "TLS 1.2 refused" ||
   fail "TLS 1.2 refused" "$(tls -tls1_2 | tail -5)"
 tls -tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256 | grep -q "Cipher is (NONE)\|handshake failure" &&

@@ -214,6 +214,24 @@ TEST_F(SqliteStoreTest, DatabaseIsPrivateAndMigrated) {
   EXPECT_THAT(newer.status().message(), HasSubstr("newer"));
 }
 
+TEST_F(SqliteStoreTest, FederationRelationships) {
+  FederationRelationship f{"other.org", "https://other.example:8443/bundle", "https_spiffe",
+                           "spiffe://other.org/ward/server", ""};
+  ASSERT_TRUE(store_->PutFederation(f).ok());
+  f.url = "https://other.example:9443/bundle";
+  ASSERT_TRUE(store_->PutFederation(f).ok());  // replaces
+  ASSERT_TRUE(store_->PutFederation({"third.org", "https://t/", "https_web", "", "PEM"}).ok());
+  Reopen();
+  auto all = store_->ListFederations();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].url, "https://other.example:9443/bundle");
+  EXPECT_EQ((*all)[1].ca_pem, "PEM");
+  ASSERT_TRUE(store_->DeleteFederation("other.org").ok());
+  EXPECT_EQ(store_->DeleteFederation("other.org").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListFederations()->size(), 1u);
+}
+
 TEST(SelectorTest, ParsesAndValidates) {
   auto s = Selector::Parse("unix:uid:1000");
   ASSERT_TRUE(s.ok());

@@ -1,0 +1,53 @@
+// A small blocking HTTPS/1.1 client on OpenSSL: TLS 1.3 only with the two AES-GCM suites, an
+// optional client certificate, and server verification that is either RFC 6125 host-name
+// checking against given roots (https_web) or a caller-supplied check of the presented chain
+// (SPIFFE: an X.509-SVID for an expected ID). Bounded replies; chunked transfer decoding.
+#ifndef WARD_NET_HTTPS_CLIENT_H_
+#define WARD_NET_HTTPS_CLIENT_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/certificate.h"
+#include "core/keys.h"
+#include "core/status.h"
+
+namespace ward::net {
+
+struct HttpsUrl {
+  std::string host;
+  int port = 443;
+  std::string path = "/";
+  static Result<HttpsUrl> Parse(std::string_view url);  // https only, no userinfo
+};
+
+struct HttpsReply {
+  int status = 0;
+  std::string body;
+};
+
+struct HttpsOptions {
+  // Exactly one way to trust the server:
+  std::vector<Certificate> roots;  // https_web: roots + host name check
+  // SPIFFE: gets the server's chain (leaf first) and returns OK to accept it.
+  std::function<Status(const std::vector<Certificate>&)> verify_chain;
+
+  // Optional client certificate (mTLS).
+  std::vector<Certificate> client_chain;
+  std::shared_ptr<const PrivateKey> client_key;
+
+  std::chrono::milliseconds timeout{10000};
+  size_t max_reply_bytes = 4 * 1024 * 1024;
+};
+
+// One request on a fresh connection.
+Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
+                                const std::string& path_and_query, const std::string& body,
+                                const HttpsOptions& options);
+
+}  // namespace ward::net
+
+#endif  // WARD_NET_HTTPS_CLIENT_H_
