@@ -13,6 +13,7 @@
 #include "cli/admin_client.h"
 #include "cli/cli_io.h"
 #include "core/base64.h"
+#include "core/bundle.h"
 #include "core/csr.h"
 #include "server/http_server.h"
 #include "server/server.h"
@@ -159,6 +160,16 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   run->add_option("--port", config->port, "agent API port (0 picks one)");
   run->add_option("--x509pop-ca", config->x509pop_ca, "PEM CA for x509pop node attestation");
   run->add_option("--agent-svid-ttl", config->agent_svid_ttl, "agent SVID lifetime in seconds");
+  run->add_option("--federation-bind-address", config->federation_bind_address,
+                  "federation bundle endpoint address");
+  run->add_option("--federation-port", config->federation_port,
+                  "federation bundle endpoint port (default off; 0 picks one)");
+  run->add_option("--federation-profile", config->federation_profile, "https_spiffe or https_web")
+      ->check(CLI::IsMember({"https_spiffe", "https_web"}));
+  run->add_option("--federation-cert", config->federation_cert, "https_web: PEM certificate chain");
+  run->add_option("--federation-key", config->federation_key, "https_web: PEM private key");
+  run->add_option("--bundle-refresh-hint", config->bundle_refresh_hint,
+                  "spiffe_refresh_hint published in the bundle, seconds");
   run->add_option("--admin-socket", config->admin_socket,
                   "admin socket (default <data-dir>/admin.sock)");
   run->add_option("--metrics-address", config->metrics_address,
@@ -209,6 +220,124 @@ void RegisterAdminCommands(CLI::App& app, int* exit_code) {
     std::string raw;
     *exit_code = Call(*bundle_opts, "GET", "/v1/bundle?format=" + *format, nullptr, nullptr, &raw);
     if (*exit_code == kExitOk) std::cout << raw << (raw.ends_with("\n") ? "" : "\n");
+  });
+
+  // bundle list|set|delete: federated bundles
+  auto fed_opts = std::make_shared<Common>();
+  CLI::App* blist = bundle->add_subcommand("list", "list federated bundles");
+  AddCommon(blist, fed_opts.get());
+  blist->callback([=] {
+    json out;
+    *exit_code = Call(*fed_opts, "GET", "/v1/bundles", nullptr, &out);
+    if (*exit_code != kExitOk) return;
+    if (fed_opts->output == "json") {
+      std::cout << out.dump() << "\n";
+      return;
+    }
+    std::cout << "Found " << out["bundles"].size() << " federated bundles\n";
+    for (const auto& b : out["bundles"]) {
+      std::cout << b["trust_domain"].get<std::string>() << " (sequence " << b["sequence"] << ")\n";
+    }
+  });
+  struct BundleSetArgs {
+    Common common;
+    std::string trust_domain, file;
+  };
+  auto bset = std::make_shared<BundleSetArgs>();
+  CLI::App* bset_cmd = bundle->add_subcommand("set", "store another trust domain's bundle");
+  AddCommon(bset_cmd, &bset->common, false);
+  bset_cmd->add_option("--trust-domain", bset->trust_domain, "whose bundle it is")->required();
+  bset_cmd->add_option("--file", bset->file, "SPIFFE bundle JSON or PEM (- for stdin)")->required();
+  bset_cmd->callback([=] {
+    auto content = ReadInput(bset->file, kMaxBundleBytes);
+    if (!content.ok()) {
+      *exit_code = Fail(kExitUsage, content.status().message());
+      return;
+    }
+    json out;
+    *exit_code = Call(bset->common, "POST", "/v1/bundles",
+                      {{"trust_domain", bset->trust_domain}, {"bundle", *content}}, &out);
+    if (*exit_code == kExitOk)
+      std::cout << "bundle of " << out["trust_domain"].get<std::string>() << " set\n";
+  });
+  auto bdel = std::make_shared<BundleSetArgs>();
+  CLI::App* bdel_cmd = bundle->add_subcommand("delete", "delete a federated bundle");
+  AddCommon(bdel_cmd, &bdel->common, false);
+  bdel_cmd->add_option("--trust-domain", bdel->trust_domain, "trust domain")->required();
+  bdel_cmd->callback([=] {
+    json out;
+    *exit_code =
+        Call(bdel->common, "DELETE", "/v1/bundles/" + Query(bdel->trust_domain), nullptr, &out);
+    if (*exit_code == kExitOk) std::cout << "bundle of " << bdel->trust_domain << " deleted\n";
+  });
+
+  // federation create|list|delete
+  CLI::App* federation =
+      app.add_subcommand("federation", "federation relationships")->require_subcommand(1);
+  struct FederationArgs {
+    Common common;
+    std::string trust_domain, url, profile = "https_spiffe", endpoint_id, ca_file, bundle_file;
+  };
+  auto fc = std::make_shared<FederationArgs>();
+  CLI::App* fcreate = federation->add_subcommand("create", "federate with another trust domain");
+  AddCommon(fcreate, &fc->common, false);
+  fcreate->add_option("--trust-domain", fc->trust_domain, "the other trust domain")->required();
+  fcreate->add_option("--url", fc->url, "its bundle endpoint (https://...)")->required();
+  fcreate->add_option("--profile", fc->profile, "https_spiffe or https_web")
+      ->check(CLI::IsMember({"https_spiffe", "https_web"}));
+  fcreate->add_option("--endpoint-spiffe-id", fc->endpoint_id,
+                      "https_spiffe: the endpoint's SPIFFE ID");
+  fcreate->add_option("--ca-file", fc->ca_file,
+                      "https_web: PEM roots for the endpoint (default: system)");
+  fcreate->add_option("--bundle-file", fc->bundle_file, "the other trust domain's current bundle");
+  fcreate->callback([=] {
+    std::string ca, bundle_text;
+    for (auto [path, out] : {std::pair{&fc->ca_file, &ca}, {&fc->bundle_file, &bundle_text}}) {
+      if (path->empty()) continue;
+      auto content = ReadInput(*path, kMaxBundleBytes);
+      if (!content.ok()) {
+        *exit_code = Fail(kExitUsage, content.status().message());
+        return;
+      }
+      *out = std::move(content).value();
+    }
+    json out;
+    *exit_code = Call(fc->common, "POST", "/v1/federation",
+                      {{"trust_domain", fc->trust_domain},
+                       {"url", fc->url},
+                       {"profile", fc->profile},
+                       {"endpoint_spiffe_id", fc->endpoint_id},
+                       {"ca_pem", ca},
+                       {"bundle", bundle_text}},
+                      &out);
+    if (*exit_code == kExitOk)
+      std::cout << "federating with " << out["trust_domain"].get<std::string>() << "\n";
+  });
+  auto fl = std::make_shared<Common>();
+  CLI::App* flist = federation->add_subcommand("list", "list federation relationships");
+  AddCommon(flist, fl.get());
+  flist->callback([=] {
+    json out;
+    *exit_code = Call(*fl, "GET", "/v1/federation", nullptr, &out);
+    if (*exit_code != kExitOk) return;
+    if (fl->output == "json") {
+      std::cout << out.dump() << "\n";
+      return;
+    }
+    for (const auto& r : out["relationships"]) {
+      std::cout << r["trust_domain"].get<std::string>() << "  " << r["profile"].get<std::string>()
+                << "  " << r["url"].get<std::string>() << "\n";
+    }
+  });
+  auto fd = std::make_shared<FederationArgs>();
+  CLI::App* fdelete = federation->add_subcommand("delete", "end a federation relationship");
+  AddCommon(fdelete, &fd->common, false);
+  fdelete->add_option("--trust-domain", fd->trust_domain, "the other trust domain")->required();
+  fdelete->callback([=] {
+    json out;
+    *exit_code =
+        Call(fd->common, "DELETE", "/v1/federation/" + Query(fd->trust_domain), nullptr, &out);
+    if (*exit_code == kExitOk) std::cout << "stopped federating with " << fd->trust_domain << "\n";
   });
 
   // token generate

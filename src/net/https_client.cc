@@ -175,6 +175,7 @@ Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
   }
   if (!options.verify_chain) {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
+    if (options.roots.empty()) SSL_CTX_set_default_verify_paths(ctx.get());
     for (const auto& root : options.roots) X509_STORE_add_cert(store, root.get());
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   } else {

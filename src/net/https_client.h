@@ -31,7 +31,7 @@ struct HttpsReply {
 
 struct HttpsOptions {
   // Exactly one way to trust the server:
-  std::vector<Certificate> roots;  // https_web: roots + host name check
+  std::vector<Certificate> roots;  // https_web: roots + host name check (empty: the system's)
   // SPIFFE: gets the server's chain (leaf first) and returns OK to accept it.
   std::function<Status(const std::vector<Certificate>&)> verify_chain;
 

@@ -9,6 +9,7 @@
 
 #include "core/base64.h"
 #include "core/csr.h"
+#include "net/https_client.h"
 #include "server/api_util.h"
 #include "server/entry_json.h"
 
@@ -68,6 +69,9 @@ std::string RouteLabel(const HttpRequest& r) {
   }
   if (r.path.starts_with("/v1/entries/")) return method + " /v1/entries/{id}";
   if (r.path.starts_with("/v1/authority/")) return method + " /v1/authority/{kind}/{action}";
+  if (r.path == "/v1/bundles" || r.path == "/v1/federation") return method + " " + r.path;
+  if (r.path.starts_with("/v1/bundles/")) return method + " /v1/bundles/{td}";
+  if (r.path.starts_with("/v1/federation/")) return method + " /v1/federation/{td}";
   return method + " other";
 }
 
@@ -126,6 +130,12 @@ struct AdminApi::Routes {
     if (m == "POST" && p == "/v1/x509/mint") return MintX509();
     if (m == "POST" && p == "/v1/jwt/mint") return MintJwt();
     if (p.starts_with("/v1/authority/")) return Authority();
+    if (m == "GET" && p == "/v1/bundles") return ListBundles();
+    if (m == "POST" && p == "/v1/bundles") return SetBundle();
+    if (m == "DELETE" && p.starts_with("/v1/bundles/")) return DeleteBundle(p.substr(12));
+    if (m == "GET" && p == "/v1/federation") return ListFederation();
+    if (m == "POST" && p == "/v1/federation") return CreateFederation();
+    if (m == "DELETE" && p.starts_with("/v1/federation/")) return DeleteFederation(p.substr(15));
     return ErrorResponse(NotFound("no such admin API method: " + m + " " + p));
   }
 
@@ -374,6 +384,137 @@ struct AdminApi::Routes {
     api.issued_.Inc({"jwt"});
     return JsonResponse(
         {{"token", issued->minted.token}, {"jti", issued->minted.jti}, {"expires_at", expires_at}});
+  }
+
+  // Federated bundles: every stored bundle except the trust domain's own.
+  HttpResponse ListBundles() {
+    auto stored = api.deps_.store.ListBundles();
+    if (!stored.ok()) return ErrorResponse(stored.status());
+    json out = json::array();
+    for (const auto& b : *stored) {
+      if (b.trust_domain == api.deps_.trust_domain.name()) continue;
+      out.push_back({{"trust_domain", b.trust_domain},
+                     {"sequence", b.sequence},
+                     {"bundle", json::parse(b.spiffe_json, nullptr, false)}});
+    }
+    return JsonResponse({{"bundles", out}});
+  }
+
+  HttpResponse SetBundle() {
+    auto body = ParseJsonBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    auto td_name = Field<std::string>(*body, "trust_domain", "");
+    auto text = Field<std::string>(*body, "bundle", "");
+    if (!td_name.ok()) return ErrorResponse(td_name.status());
+    if (!text.ok()) return ErrorResponse(text.status());
+    auto td = TrustDomain::FromNameOrId(*td_name);
+    if (!td.ok()) return ErrorResponse(td.status().WithContext("trust_domain"));
+    if (*td == api.deps_.trust_domain) {
+      return ErrorResponse(
+          InvalidArgument("the trust domain's own bundle is the CA's; it cannot be set"));
+    }
+    auto set = ParseAnyBundle(*text, &*td);
+    if (!set.ok()) return ErrorResponse(set.status().WithContext("bundle"));
+    const TrustBundle* bundle = set->FindBundle(td->name());
+    if (bundle == nullptr) {
+      return ErrorResponse(InvalidArgument("bundle map has no entry for " + td->name()));
+    }
+    const Status s = api.deps_.store.PutBundle(
+        {td->name(), bundle->ToSpiffeJson(), bundle->sequence().value_or(0)});
+    if (!s.ok()) return ErrorResponse(s);
+    return Changed("bundle.set", td->name(), JsonResponse({{"trust_domain", td->name()}}));
+  }
+
+  HttpResponse DeleteBundle(const std::string& td_name) {
+    if (td_name == api.deps_.trust_domain.name()) {
+      return ErrorResponse(InvalidArgument("the trust domain's own bundle cannot be deleted"));
+    }
+    const Status s = api.deps_.store.DeleteBundle(td_name);
+    if (!s.ok()) return ErrorResponse(s);
+    return Changed("bundle.delete", td_name, JsonResponse({{"deleted", td_name}}));
+  }
+
+  HttpResponse ListFederation() {
+    auto all = api.deps_.store.ListFederations();
+    if (!all.ok()) return ErrorResponse(all.status());
+    json out = json::array();
+    for (const auto& f : *all) {
+      out.push_back({{"trust_domain", f.trust_domain},
+                     {"url", f.url},
+                     {"profile", f.profile},
+                     {"endpoint_spiffe_id", f.endpoint_spiffe_id},
+                     {"has_ca", !f.ca_pem.empty()}});
+    }
+    return JsonResponse({{"relationships", out}});
+  }
+
+  HttpResponse CreateFederation() {
+    auto body = ParseJsonBody(req);
+    if (!body.ok()) return ErrorResponse(body.status());
+    store::FederationRelationship f;
+    const std::pair<const char*, std::string*> fields[] = {
+        {"trust_domain", &f.trust_domain},
+        {"url", &f.url},
+        {"profile", &f.profile},
+        {"endpoint_spiffe_id", &f.endpoint_spiffe_id},
+        {"ca_pem", &f.ca_pem}};
+    for (const auto& [name, field] : fields) {
+      auto v = Field<std::string>(*body, name, "");
+      if (!v.ok()) return ErrorResponse(v.status());
+      *field = *v;
+    }
+    auto td = TrustDomain::FromNameOrId(f.trust_domain);
+    if (!td.ok()) return ErrorResponse(td.status().WithContext("trust_domain"));
+    if (*td == api.deps_.trust_domain) {
+      return ErrorResponse(InvalidArgument("a trust domain cannot federate with itself"));
+    }
+    f.trust_domain = td->name();
+    auto url = net::HttpsUrl::Parse(f.url);
+    if (!url.ok()) return ErrorResponse(url.status().WithContext("url"));
+    if (f.profile == "https_spiffe") {
+      auto id = SpiffeId::Parse(f.endpoint_spiffe_id);
+      if (!id.ok()) return ErrorResponse(id.status().WithContext("endpoint_spiffe_id"));
+    } else if (f.profile == "https_web") {
+      if (!f.endpoint_spiffe_id.empty()) {
+        return ErrorResponse(
+            InvalidArgument("endpoint_spiffe_id belongs to the https_spiffe profile"));
+      }
+      if (!f.ca_pem.empty()) {
+        auto roots = ParsePemCertificates(f.ca_pem);
+        if (!roots.ok()) return ErrorResponse(roots.status().WithContext("ca_pem"));
+      }
+    } else {
+      return ErrorResponse(InvalidArgument("profile must be https_web or https_spiffe"));
+    }
+    // An optional first bundle (needed to authenticate a self-serving https_spiffe endpoint).
+    auto bootstrap = Field<std::string>(*body, "bundle", "");
+    if (!bootstrap.ok()) return ErrorResponse(bootstrap.status());
+    if (!bootstrap->empty()) {
+      auto set = ParseAnyBundle(*bootstrap, &*td);
+      if (!set.ok()) return ErrorResponse(set.status().WithContext("bundle"));
+      const TrustBundle* b = set->FindBundle(td->name());
+      if (b == nullptr) {
+        return ErrorResponse(InvalidArgument("bundle has no entry for " + td->name()));
+      }
+      const Status s =
+          api.deps_.store.PutBundle({td->name(), b->ToSpiffeJson(), b->sequence().value_or(0)});
+      if (!s.ok()) return ErrorResponse(s);
+    }
+    const Status s = api.deps_.store.PutFederation(f);
+    if (!s.ok()) return ErrorResponse(s);
+    if (api.deps_.on_federation_change) api.deps_.on_federation_change();
+    return Changed("federation.create", f.trust_domain,
+                   JsonResponse({{"trust_domain", f.trust_domain}}));
+  }
+
+  // Ending a relationship deletes its bundle too, so validators stop trusting it.
+  HttpResponse DeleteFederation(const std::string& td_name) {
+    const Status s = api.deps_.store.DeleteFederation(td_name);
+    if (!s.ok()) return ErrorResponse(s);
+    const Status b = api.deps_.store.DeleteBundle(td_name);
+    if (!b.ok() && b.code() != StatusCode::kNotFound) return ErrorResponse(b);
+    if (api.deps_.on_federation_change) api.deps_.on_federation_change();
+    return Changed("federation.delete", td_name, JsonResponse({{"deleted", td_name}}));
   }
 
   HttpResponse Authority() {

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <set>
 
 #include "audit/audit_log.h"
@@ -28,7 +29,8 @@ struct AdminDeps {
   telemetry::Registry& metrics;
   std::set<uid_t> admin_uids;  // besides the server's own uid
   EntryLimits limits;
-  SyncHub* hub = nullptr;  // bumped after every change agents sync
+  SyncHub* hub = nullptr;                      // bumped after every change agents sync
+  std::function<void()> on_federation_change;  // e.g. poll relationships now
 };
 
 class AdminApi {

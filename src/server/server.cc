@@ -19,6 +19,7 @@
 #include "ca/key_manager.h"
 #include "server/admin_api.h"
 #include "server/agent_api.h"
+#include "server/federation.h"
 #include "server/http_server.h"
 #include "server/sync_hub.h"
 #include "server/tls_context.h"
@@ -188,7 +189,8 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                          .key_rotation = config.key_rotation,
                          .grace = config.rotation_grace,
                          .max_x509_svid_ttl = config.max_x509_svid_ttl,
-                         .max_jwt_svid_ttl = config.max_jwt_svid_ttl};
+                         .max_jwt_svid_ttl = config.max_jwt_svid_ttl,
+                         .bundle_refresh_hint = config.bundle_refresh_hint};
   WARD_ASSIGN_OR_RETURN(std::unique_ptr<ca::CertificateAuthority> ca,
                         ca::CertificateAuthority::Open(ca_config, *keys, *store, NowUnix()));
 
@@ -223,6 +225,7 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                    });
 
   SyncHub hub;
+  FederationClient federation(*store, log, [&hub] { hub.Bump(); });
   AdminApi admin({.trust_domain = td,
                   .store = *store,
                   .ca = *ca,
@@ -230,7 +233,8 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                   .metrics = metrics,
                   .admin_uids = config.admin_uids,
                   .limits = {config.max_x509_svid_ttl, config.max_jwt_svid_ttl},
-                  .hub = &hub});
+                  .hub = &hub,
+                  .on_federation_change = [&federation] { federation.PollNow(); }});
 
   ossl::X509StorePtr x509pop_roots;
   if (!config.x509pop_ca.empty()) {
@@ -252,6 +256,7 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                                       [&agent_api](const Peer& p, HttpRequest r, HttpReply reply) {
                                         agent_api.Handle(p, std::move(r), std::move(reply));
                                       }));
+  const std::string agent_port = std::to_string(http.BoundTlsPort());
   const std::string admin_socket =
       config.admin_socket.empty() ? config.data_dir + "/admin.sock" : config.admin_socket;
   // World-connectable on purpose: callers are authorized by uid, and refused ones are audited.
@@ -286,6 +291,38 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
   }
   // Each tick: wake syncing agents when the bundle changed, and renew the server's own SVID at
   // half-life (or at once when a rotation moved signing to a new authority).
+  // The federation bundle endpoint: GET returns the bundle; no client authentication.
+  std::unique_ptr<TlsServerContext> federation_tls;
+  std::string federation_port = "off";
+  if (config.federation_port >= 0) {
+    WARD_ASSIGN_OR_RETURN(federation_tls, TlsServerContext::Create(/*request_client_cert=*/false));
+    if (config.federation_profile == "https_spiffe") {
+      federation_tls->SetCredentials(server_svid);
+    } else if (config.federation_profile == "https_web") {
+      std::ifstream cert_in(config.federation_cert), key_in(config.federation_key);
+      if (!cert_in || !key_in) {
+        return FailedPrecondition("https_web needs --federation-cert and --federation-key files");
+      }
+      const std::string cert_pem((std::istreambuf_iterator<char>(cert_in)), {});
+      const std::string key_pem((std::istreambuf_iterator<char>(key_in)), {});
+      auto creds = std::make_shared<TlsCredentials>();
+      WARD_ASSIGN_OR_RETURN(creds->chain, ParsePemCertificates(cert_pem));
+      WARD_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::FromPem(key_pem));
+      creds->key = std::make_shared<const PrivateKey>(std::move(key));
+      federation_tls->SetCredentials(creds);
+    } else {
+      return InvalidArgument("federation profile must be https_spiffe or https_web");
+    }
+    WARD_RETURN_IF_ERROR(
+        http.ListenTls(config.federation_bind_address, config.federation_port, *federation_tls,
+                       [&authority](const Peer&, HttpRequest r, HttpReply reply) {
+                         if (r.method != "GET")
+                           return reply({405, "application/json", "{\"error\":\"use GET\"}"});
+                         reply({200, "application/json", authority.Bundle().ToSpiffeJson()});
+                       }));
+    federation_port = std::to_string(http.BoundTlsPort());
+  }
+
   RotationTicker ticker(*ca, log, [&](bool bundle_changed) {
     if (bundle_changed) hub.Bump();
     auto current = tls->credentials();
@@ -295,6 +332,9 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
     auto renewed = IssueServerSvid(authority, td);
     if (renewed.ok()) {
       tls->SetCredentials(*renewed);
+      if (federation_tls && config.federation_profile == "https_spiffe") {
+        federation_tls->SetCredentials(*renewed);
+      }
     } else {
       log.Error("cannot renew the server SVID", {{"error", renewed.status().message()}});
     }
@@ -305,8 +345,9 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
             {"admin_socket", admin_socket},
             {"metrics", config.metrics_address.empty() ? "off" : config.metrics_address},
             {"metrics_port", metrics_port},
-            {"agent_api", config.bind_address + ":" + std::to_string(http.BoundTlsPort())},
-            {"agent_api_port", std::to_string(http.BoundTlsPort())},
+            {"agent_api", config.bind_address + ":" + agent_port},
+            {"agent_api_port", agent_port},
+            {"federation_port", federation_port},
             {"key_manager", std::string(keys->name())},
             {"bundle_sequence", std::to_string(ca->Bundle().sequence().value_or(0))}});
   http.Run(2);

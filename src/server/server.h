@@ -20,6 +20,13 @@ struct ServerConfig {
   int port = 8081;                                 // 0 picks one (named in the start log)
   std::string x509pop_ca;                          // PEM roots for x509pop attestation
   int64_t agent_svid_ttl = 3600;
+  // Federation bundle endpoint (SPIFFE_Federation.md): off unless a port is given.
+  std::string federation_bind_address = "127.0.0.1";
+  int federation_port = -1;
+  std::string federation_profile = "https_spiffe";  // or https_web with the files below
+  std::string federation_cert;                      // https_web: PEM chain
+  std::string federation_key;                       // https_web: PEM key
+  int64_t bundle_refresh_hint = 300;
   std::string audit_log = "-";  // "-" is stdout
   std::string log_level = "info";
   std::string key_manager = "disk";  // memory | disk

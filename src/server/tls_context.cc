@@ -4,7 +4,7 @@
 
 namespace ward::server {
 
-Result<std::unique_ptr<TlsServerContext>> TlsServerContext::Create() {
+Result<std::unique_ptr<TlsServerContext>> TlsServerContext::Create(bool request_client_cert) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (ctx == nullptr) return Internal("cannot create TLS context: " + ossl::DrainErrors());
   std::unique_ptr<TlsServerContext> out(new TlsServerContext(ctx));
@@ -16,7 +16,9 @@ Result<std::unique_ptr<TlsServerContext>> TlsServerContext::Create() {
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   // Ask for a client certificate, accept the handshake either way: the API decides.
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  if (request_client_cert) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  }
   SSL_CTX_set_cert_cb(ctx, &TlsServerContext::SelectCertificate, out.get());
   return out;
 }

@@ -27,7 +27,9 @@ struct TlsCredentials {
 
 class TlsServerContext {
  public:
-  static Result<std::unique_ptr<TlsServerContext>> Create();
+  // `request_client_cert` false: no client certificate is asked for at all (the federation
+  // bundle endpoint must not require client authentication).
+  static Result<std::unique_ptr<TlsServerContext>> Create(bool request_client_cert = true);
   ~TlsServerContext();
 
   void SetCredentials(std::shared_ptr<const TlsCredentials> credentials);

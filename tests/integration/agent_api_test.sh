@@ -41,6 +41,7 @@ openssl rand -hex 32 > kek && chmod 600 kek
 "$WARD" server run --data-dir "$WORK/data" --kek-file kek --audit-log "$WORK/audit.log" --port 0 \
   --metrics-address "" --x509pop-ca popca.pem >server.log 2>&1 &
 SERVER_PID=$!
+disown  # killed at exit without a job-control report
 for _ in $(seq 1 100); do
   grep -q '"ward server started"' server.log 2>/dev/null && break
   sleep 0.1
