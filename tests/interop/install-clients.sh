@@ -14,11 +14,16 @@ for tool in node npm; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-clients: $tool not found (run scripts/install-deps.sh)" >&2; exit 1; }
 done
 
+# Debian's npm trusts only its bundled CA list; point it at the machine's trust store instead, so
+# a registry reached through a TLS-inspecting proxy whose CA the machine trusts works too.
+tls=()
+[ -f /etc/ssl/certs/ca-certificates.crt ] && tls=(--cafile=/etc/ssl/certs/ca-certificates.crt)
+
 # npm ci installs exactly what package-lock.json pins; without a lock fall back to npm install.
 if [ -f package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm ci --no-audit --no-fund "${tls[@]}"
 else
-  npm install --no-audit --no-fund
+  npm install --no-audit --no-fund "${tls[@]}"
 fi
 test -f node_modules/jose/package.json || { echo "install-clients: jose did not install" >&2; exit 1; }
 echo "install-clients: jose $(node -p 'require("./node_modules/jose/package.json").version') installed"
