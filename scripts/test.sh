@@ -14,7 +14,7 @@ echo "== release build and tests"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build, unit tests"
-./scripts/build.sh asan
+./scripts/build.sh asan ward_unit_tests
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L unit
 
