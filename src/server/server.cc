@@ -21,6 +21,7 @@
 #include "server/agent_api.h"
 #include "server/federation.h"
 #include "server/http_server.h"
+#include "server/instrumented_store.h"
 #include "server/sync_hub.h"
 #include "server/tls_context.h"
 #include "store/sqlite_store.h"
@@ -171,8 +172,11 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
   WARD_RETURN_IF_ERROR(PrepareDataDir(config.data_dir));
   WARD_ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> audit_log,
                         audit::AuditLog::Open(config.audit_log));
-  WARD_ASSIGN_OR_RETURN(std::unique_ptr<store::DataStore> store,
+  telemetry::Registry metrics;
+  WARD_ASSIGN_OR_RETURN(std::unique_ptr<store::DataStore> sqlite,
                         store::OpenSqliteStore(config.data_dir + "/ward.db"));
+  // Everything, the CA included, reaches the database through the timing decorator.
+  auto store = std::make_unique<InstrumentedStore>(*sqlite, metrics);
   std::unique_ptr<ca::KeyManager> keys;
   if (config.key_manager == "memory") {
     keys = ca::NewMemoryKeyManager();
@@ -194,7 +198,6 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
   WARD_ASSIGN_OR_RETURN(std::unique_ptr<ca::CertificateAuthority> ca,
                         ca::CertificateAuthority::Open(ca_config, *keys, *store, NowUnix()));
 
-  telemetry::Registry metrics;
   store::DataStore& db = *store;
   ca::CertificateAuthority& authority = *ca;
   metrics.AddGauge("ward_entries", "Registration entries in the datastore.", {}, [&db] {
