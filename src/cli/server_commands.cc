@@ -151,6 +151,7 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   CLI::App* server = app.add_subcommand("server", "the Ward server")->require_subcommand(1);
   auto config = std::make_shared<server::ServerConfig>();
   auto admin_uids = std::make_shared<std::vector<unsigned>>();
+  auto admin_ids = std::make_shared<std::vector<std::string>>();
   auto config_file = std::make_shared<std::string>();
   CLI::App* run = server->add_subcommand("run", "run the server until SIGINT/SIGTERM");
   run->add_option("--config", *config_file, "configuration file (not supported yet)");
@@ -181,6 +182,8 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
                   "disk key manager: key encryption key file (0600, 64 hex)");
   run->add_option("--key-type", config->key_type, "CA key type: ec-p256, ec-p384, rsa-2048, ...");
   run->add_option("--admin-uid", *admin_uids, "uid allowed on the admin socket, repeatable");
+  run->add_option("--admin-spiffe-id", *admin_ids,
+                  "SPIFFE ID allowed on the admin API over mTLS (agent API port), repeatable");
   run->add_option("--x509-ca-rotation", config->x509_ca_rotation,
                   "seconds between CA certificates");
   run->add_option("--key-rotation", config->key_rotation, "seconds between signing keys");
@@ -194,6 +197,14 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
       return;
     }
     for (unsigned uid : *admin_uids) config->admin_uids.insert(static_cast<uid_t>(uid));
+    for (const auto& id : *admin_ids) {
+      auto parsed = SpiffeId::Parse(id);
+      if (!parsed.ok()) {
+        *exit_code = Fail(kExitUsage, "--admin-spiffe-id: " + parsed.status().message());
+        return;
+      }
+      config->admin_spiffe_ids.insert(parsed->str());
+    }
     *exit_code = server::RunServer(*config);
   });
 }

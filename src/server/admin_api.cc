@@ -48,6 +48,7 @@ json AuthorityToJson(const ca::AuthorityInfo& a) {
 }
 
 std::string CallerOf(const Peer& peer) {
+  if (!peer.spiffe_id.empty()) return peer.spiffe_id;
   return peer.is_unix ? "uid:" + std::to_string(peer.uid) + " pid:" + std::to_string(peer.pid)
                       : peer.address;
 }
@@ -560,11 +561,24 @@ struct AdminApi::Routes {
   }
 };
 
+bool AdminApi::Authorized(const Peer& peer) {
+  if (peer.is_unix) return peer.uid == ::geteuid() || deps_.admin_uids.count(peer.uid) > 0;
+  if (peer.spiffe_id.empty()) return false;
+  if (deps_.admin_spiffe_ids.count(peer.spiffe_id)) return true;
+  // A workload registered with the admin flag (and not expired) may administer.
+  auto entries = deps_.store.ListEntries("", 100, peer.spiffe_id, std::nullopt);
+  if (!entries.ok()) return false;
+  const int64_t now = UnixNow();
+  for (const auto& e : entries->entries) {
+    if (e.admin && (e.expires_at == 0 || e.expires_at > now)) return true;
+  }
+  return false;
+}
+
 HttpResponse AdminApi::Handle(const Peer& peer, const HttpRequest& request) {
   Routes routes{*this, peer, request, CallerOf(peer)};
   const std::string method = request.method + " " + request.path;
-  const bool allowed =
-      peer.is_unix && (peer.uid == ::geteuid() || deps_.admin_uids.count(peer.uid));
+  const bool allowed = Authorized(peer);
   // The decision is recorded before anything runs; no record, no operation.
   const Status audited =
       routes.Audit(audit::AuditEvent(allowed ? audit::kAccessGranted : audit::kAccessDenied)
@@ -575,9 +589,9 @@ HttpResponse AdminApi::Handle(const Peer& peer, const HttpRequest& request) {
     response = ErrorResponse(audited);
   } else if (!allowed) {
     response =
-        ErrorResponse(PermissionDenied("uid " + std::to_string(peer.uid) +
-                                       " may not use the admin API; ask an operator to add it "
-                                       "to admin_uids"));
+        ErrorResponse(PermissionDenied(
+            CallerOf(peer) + " may not use the admin API; ask an operator to add it to admin_uids "
+                             "(Unix socket) or admin_spiffe_ids / an admin entry (mTLS)"));
   } else {
     response = routes.Dispatch();
   }

@@ -31,6 +31,9 @@ struct AdminDeps {
   EntryLimits limits;
   SyncHub* hub = nullptr;                      // bumped after every change agents sync
   std::function<void()> on_federation_change;  // e.g. poll relationships now
+  // Over mTLS (forwarded by the agent API listener): these SPIFFE IDs, and the IDs of entries
+  // registered with the admin flag, may call the admin API.
+  std::set<std::string> admin_spiffe_ids;
 };
 
 class AdminApi {
@@ -38,6 +41,10 @@ class AdminApi {
   explicit AdminApi(AdminDeps deps);
   HttpResponse Handle(const Peer& peer, const HttpRequest& request);
 
+ private:
+  bool Authorized(const Peer& peer);
+
+ public:
  private:
   struct Routes;
   AdminDeps deps_;

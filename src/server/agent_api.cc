@@ -100,6 +100,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     for (const char* r : kRoutes) {
       if (req.path == r) return r;
     }
+    if (req.path.starts_with("/v1/admin/")) return "/v1/admin";
     return "other";
   }
 
@@ -270,17 +271,19 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     } else {
       WARD_ASSIGN_OR_RETURN(store::EntryChanges changes, api.deps_.store.EntryChangesSince(since));
       revision = changes.revision;
-      std::set<std::string> mine;
-      for (const auto& e : authorized) mine.insert(e.id);
-      for (const auto& e : changes.upserted) {
-        // An entry that changed hands (new parent) is withdrawn from agents that lost it.
-        if (mine.count(e.id)) {
-          entries.push_back(EntryToJson(e));
-        } else {
-          deleted.push_back(e.id);
-        }
+      // What concerns this agent: changed entries it is authorized for, and withdrawals from
+      // parents it serves (itself, or entries it holds). Other agents' changes are not sent.
+      std::set<std::string> mine, parents = {agent.id.str()};
+      for (const auto& e : authorized) {
+        mine.insert(e.id);
+        parents.insert(e.spiffe_id.str());
       }
-      for (const auto& id : changes.deleted_ids) deleted.push_back(id);
+      for (const auto& e : changes.upserted) {
+        if (mine.count(e.id)) entries.push_back(EntryToJson(e));
+      }
+      for (const auto& w : changes.withdrawn) {
+        if (parents.count(w.parent_id) && !mine.count(w.id)) deleted.push_back(w.id);
+      }
     }
     const TrustBundle bundle = api.deps_.ca.Bundle();
     json out = {{"revision", revision},
@@ -457,10 +460,31 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     Respond(JsonResponse({{"bundle", json::parse(own.ToSpiffeJson())}, {"federated", federated}}));
   }
 
+  // The admin API over mTLS: authenticate the caller's SVID here; the admin API authorizes.
+  void ForwardAdmin() {
+    if (peer.tls_chain.empty()) {
+      return Deny(
+          Status(StatusCode::kUnauthenticated, "the admin API over TLS needs an X.509-SVID"));
+    }
+    BundleSet own;
+    own.Put(api.deps_.ca.Bundle());
+    auto verified = VerifyX509Svid(peer.tls_chain, own, UnixNow());
+    if (!verified.ok()) {
+      return Deny(Status(StatusCode::kUnauthenticated,
+                         "client certificate is not a valid SVID: " + verified.status().message()));
+    }
+    Peer admin_peer = peer;
+    admin_peer.spiffe_id = verified->id.str();
+    HttpRequest admin_request = req;
+    admin_request.path = req.path.substr(std::string_view("/v1/admin").size());
+    Respond(api.deps_.admin_handler(admin_peer, admin_request));
+  }
+
   void Dispatch() {
     const std::string& m = req.method;
     const std::string& p = req.path;
     if (m == "POST" && p == "/v1/agent/attest") return Attest();
+    if (p.starts_with("/v1/admin/") && api.deps_.admin_handler) return ForwardAdmin();
     auto agent = Authenticate();
     if (!agent.ok()) return Deny(agent.status());
     if (!api.Allow(agent->id.str())) {

@@ -37,6 +37,9 @@ struct AgentDeps {
   telemetry::Registry& metrics;
   SyncHub& hub;
   X509_STORE* x509pop_roots = nullptr;  // null: x509pop attestation disabled
+  // Requests under /v1/admin/ from a caller with a valid X.509-SVID are handed to the admin API
+  // (which authorizes and audits them) with the /v1/admin prefix removed.
+  HttpHandler admin_handler;
   AgentApiConfig config;
 };
 

@@ -38,6 +38,7 @@ struct Peer {
   pid_t pid = 0;
   std::string address;                 // "unix:<path>" or "ip:port"
   std::vector<Certificate> tls_chain;  // TLS peers: the certificate chain presented, leaf first
+  std::string spiffe_id;  // set by an API layer once it has verified tls_chain as an X.509-SVID
 };
 
 using HttpHandler = std::function<HttpResponse(const Peer&, const HttpRequest&)>;

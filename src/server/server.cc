@@ -237,20 +237,24 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                   .admin_uids = config.admin_uids,
                   .limits = {config.max_x509_svid_ttl, config.max_jwt_svid_ttl},
                   .hub = &hub,
-                  .on_federation_change = [&federation] { federation.PollNow(); }});
+                  .on_federation_change = [&federation] { federation.PollNow(); },
+                  .admin_spiffe_ids = config.admin_spiffe_ids});
 
   ossl::X509StorePtr x509pop_roots;
   if (!config.x509pop_ca.empty()) {
     WARD_ASSIGN_OR_RETURN(x509pop_roots, LoadX509PopRoots(config.x509pop_ca));
   }
-  AgentApi agent_api({.trust_domain = td,
-                      .store = *store,
-                      .ca = *ca,
-                      .audit = *audit_log,
-                      .metrics = metrics,
-                      .hub = hub,
-                      .x509pop_roots = x509pop_roots.get(),
-                      .config = {.agent_svid_ttl = config.agent_svid_ttl}});
+  AgentApi agent_api(
+      {.trust_domain = td,
+       .store = *store,
+       .ca = *ca,
+       .audit = *audit_log,
+       .metrics = metrics,
+       .hub = hub,
+       .x509pop_roots = x509pop_roots.get(),
+       .admin_handler = [&admin](const Peer& p,
+                                 const HttpRequest& r) { return admin.Handle(p, r); },
+       .config = {.agent_svid_ttl = config.agent_svid_ttl}});
   WARD_ASSIGN_OR_RETURN(std::unique_ptr<TlsServerContext> tls, TlsServerContext::Create());
   WARD_ASSIGN_OR_RETURN(auto server_svid, IssueServerSvid(*ca, td));
   tls->SetCredentials(server_svid);

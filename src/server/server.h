@@ -33,6 +33,7 @@ struct ServerConfig {
   std::string kek_file;              // disk: KEK file; else $WARD_KEK; else generated
   std::string key_type = "ec-p256";
   std::set<uid_t> admin_uids;
+  std::set<std::string> admin_spiffe_ids;  // may call the admin API over mTLS (agent API port)
   // Rotation (DESIGN.md defaults); shortened only for tests.
   int64_t x509_ca_rotation = 12 * 3600;
   int64_t key_rotation = 24 * 3600;

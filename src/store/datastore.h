@@ -28,7 +28,9 @@ class DataStore {
                                         const std::optional<std::string>& spiffe_id,
                                         const std::optional<std::string>& parent_id) = 0;
   virtual Result<int64_t> CountEntries() = 0;
-  // Everything that changed after `revision`, for incremental sync.
+  // Everything that changed after `revision`, for incremental sync: entries created or updated,
+  // and withdrawals (an entry deleted, or moved to another parent, named with the parent it left
+  // so each agent hears only about its own).
   virtual Result<EntryChanges> EntryChangesSince(int64_t revision) = 0;
   virtual Result<int64_t> CurrentRevision() = 0;
 

@@ -75,6 +75,9 @@ CREATE TABLE federation (
   ca_pem TEXT NOT NULL
 );
 )sql",
+    R"sql(
+ALTER TABLE entry_tombstones ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 struct DbCloser {
@@ -221,16 +224,17 @@ class SqliteStore final : public DataStore {
   Status DeleteEntry(const std::string& id) override {
     std::lock_guard<std::mutex> lock(mu_);
     WARD_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    Statement del(db_.get(), "DELETE FROM entries WHERE id = ?");
+    Statement del(db_.get(), "DELETE FROM entries WHERE id = ? RETURNING parent_id");
     del.Bind(1, id);
-    if (del.Step() != SQLITE_DONE) return Rollback(DbError(db_.get(), "delete entry"));
-    if (sqlite3_changes(db_.get()) == 0) return Rollback(NotFound("entry not found: " + id));
+    const int rc = del.Step();
+    if (rc == SQLITE_DONE) return Rollback(NotFound("entry not found: " + id));
+    if (rc != SQLITE_ROW) return Rollback(DbError(db_.get(), "delete entry"));
+    const std::string parent = del.Text(0);
+    while (del.Step() == SQLITE_ROW) {
+    }
     auto revision = BumpRevision();
     if (!revision.ok()) return Rollback(revision.status());
-    Statement tomb(db_.get(),
-                   "INSERT OR REPLACE INTO entry_tombstones (id, revision) VALUES (?, ?)");
-    tomb.Bind(1, id).Bind(2, *revision);
-    if (tomb.Step() != SQLITE_DONE) return Rollback(DbError(db_.get(), "record deletion"));
+    WARD_RETURN_IF_ERROR(RecordWithdrawal(id, parent, *revision));
     return Exec("COMMIT");
   }
 
@@ -292,9 +296,10 @@ class SqliteStore final : public DataStore {
       changes.upserted.push_back(std::move(e).value());
     }
     if (rc != SQLITE_DONE) return Rollback(DbError(db_.get(), "read entry changes"));
-    Statement tomb(db_.get(), "SELECT id FROM entry_tombstones WHERE revision > ?");
+    Statement tomb(db_.get(), "SELECT id, parent_id FROM entry_tombstones WHERE revision > ?");
     tomb.Bind(1, revision);
-    while ((rc = tomb.Step()) == SQLITE_ROW) changes.deleted_ids.push_back(tomb.Text(0));
+    while ((rc = tomb.Step()) == SQLITE_ROW)
+      changes.withdrawn.push_back({tomb.Text(0), tomb.Text(1)});
     if (rc != SQLITE_DONE) return Rollback(DbError(db_.get(), "read deletions"));
     auto current = ReadRevision();
     if (!current.ok()) return Rollback(current.status());
@@ -549,6 +554,16 @@ class SqliteStore final : public DataStore {
     return v;
   }
 
+  // Inside a transaction: notes that entry `id` left `parent` at `revision`.
+  Status RecordWithdrawal(const std::string& id, const std::string& parent, int64_t revision) {
+    Statement tomb(
+        db_.get(),
+        "INSERT OR REPLACE INTO entry_tombstones (id, revision, parent_id) VALUES (?, ?, ?)");
+    tomb.Bind(1, id).Bind(2, revision).Bind(3, parent);
+    if (tomb.Step() != SQLITE_DONE) return Rollback(DbError(db_.get(), "record withdrawal"));
+    return OkStatus();
+  }
+
   Result<AttestedAgent> ReadAgent(const Statement& st) {
     auto id = SpiffeId::Parse(st.Text(0));
     if (!id.ok()) return Internal("corrupt agent ID in database");
@@ -562,6 +577,14 @@ class SqliteStore final : public DataStore {
     auto revision = BumpRevision();
     if (!revision.ok()) return Rollback(revision.status());
     entry.revision = *revision;
+    if (!insert) {
+      // An update that moves the entry to another parent withdraws it from the old one.
+      Statement old_parent(db_.get(), "SELECT parent_id FROM entries WHERE id = ?");
+      old_parent.Bind(1, entry.id);
+      if (old_parent.Step() == SQLITE_ROW && old_parent.Text(0) != entry.parent_id.str()) {
+        WARD_RETURN_IF_ERROR(RecordWithdrawal(entry.id, old_parent.Text(0), entry.revision));
+      }
+    }
     const char* sql =
         insert ? "INSERT INTO entries (id, spiffe_id, parent_id, selectors, x509_ttl, jwt_ttl, "
                  "dns_names, admin, federates_with, expires_at, revision, created_at) VALUES "

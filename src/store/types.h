@@ -77,9 +77,15 @@ struct EntryPage {
   std::string next_page_token;  // empty on the last page
 };
 
+// An entry that left a parent: it was deleted, or updated to another parent.
+struct EntryWithdrawal {
+  std::string id;
+  std::string parent_id;  // the parent it was under
+};
+
 struct EntryChanges {
   std::vector<RegistrationEntry> upserted;
-  std::vector<std::string> deleted_ids;
+  std::vector<EntryWithdrawal> withdrawn;
   int64_t revision = 0;  // the newest revision included
 };
 

@@ -39,7 +39,7 @@ make_node node2 rogue
 
 openssl rand -hex 32 > kek && chmod 600 kek
 "$WARD" server run --data-dir "$WORK/data" --kek-file kek --audit-log "$WORK/audit.log" --port 0 \
-  --metrics-address "" --x509pop-ca popca.pem >server.log 2>&1 &
+  --metrics-address "" --x509pop-ca popca.pem --admin-spiffe-id spiffe://example.org/ops >server.log 2>&1 &
 SERVER_PID=$!
 disown  # killed at exit without a job-control report
 for _ in $(seq 1 100); do
@@ -140,9 +140,33 @@ expect_code "JWT-SVID for an unauthorized ID refused" 403 "not authorized"
 call jwt3 POST /jwt '{"spiffe_id":"spiffe://example.org/web","audience":[]}' agent
 expect_code "JWT-SVID without audience refused" 400 "audience"
 
+# --- the admin API over mTLS ------------------------------------------------------------------------
+admin_call() {  # admin_call CERT_DIR PATH: status in $code, body in $body
+  code=$(curl -s -o "$WORK/reply" -w '%{http_code}' --cacert bundle.pem ${1:+--cert "$1/svid.pem" --key "$1/key.pem"} \
+    "https://localhost:$PORT/v1/admin$2")
+  body=$(cat "$WORK/reply")
+}
+mkdir -p ops adminwl plain
+"$WARD" x509 mint --spiffe-id spiffe://example.org/ops --write ops >/dev/null
+admin_call ops /v1/entries/count
+expect_code "admin API over mTLS for a configured admin ID" 200 '"count"'
+"$WARD" entry create --spiffe-id spiffe://example.org/adminwl \
+  --parent-id spiffe://example.org/ward/agent/join_token/someoneelse --selector unix:uid:7 --admin >/dev/null
+"$WARD" x509 mint --spiffe-id spiffe://example.org/adminwl --write adminwl >/dev/null
+admin_call adminwl /v1/entries/count
+expect_code "admin API over mTLS for an admin entry" 200 '"count"'
+"$WARD" x509 mint --spiffe-id spiffe://example.org/plain --write plain >/dev/null
+admin_call plain /v1/entries/count
+expect_code "admin API refuses an ordinary SVID" 403 "may not use the admin API"
+grep -q '"caller":"spiffe://example.org/plain".*"event":"access.denied"' audit.log && pass "mTLS admin refusal audited" ||
+  fail "mTLS admin refusal audited"
+admin_call "" /v1/entries/count
+expect_code "admin API over TLS needs a certificate" 401 "X.509-SVID"
+
 # --- incremental sync and long poll ----------------------------------------------------------------
 call inc GET "/sync?revision=$REV&bundle_sequence=$SEQ" "" agent
-expect_code "incremental sync with no changes" 200 '"entries":\[\]'
+# Other agents' entries (db, adminwl) changed since REV: none of it may reach this agent.
+expect_code "incremental sync carries nothing of other agents" 200 '"deleted":\[\],"entries":\[\]'
 ( curl -s --cacert bundle.pem --cert agent.pem --key agent.key \
     "$API/sync?revision=$REV&bundle_sequence=$SEQ&wait=20" > longpoll.json ) &
 POLL=$!

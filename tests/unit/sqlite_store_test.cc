@@ -126,11 +126,33 @@ TEST_F(SqliteStoreTest, ReportsChangesSinceARevision) {
   ASSERT_TRUE(changes.ok());
   ASSERT_EQ(changes->upserted.size(), 1u);
   EXPECT_EQ(changes->upserted[0].id, b->id);
-  EXPECT_EQ(changes->deleted_ids, std::vector<std::string>{a->id});
+  ASSERT_EQ(changes->withdrawn.size(), 1u);
+  EXPECT_EQ(changes->withdrawn[0].id, a->id);
+  EXPECT_EQ(changes->withdrawn[0].parent_id, "spiffe://example.org/agent");
   EXPECT_EQ(changes->revision, *store_->CurrentRevision());
   auto none = store_->EntryChangesSince(changes->revision);
   EXPECT_TRUE(none->upserted.empty());
-  EXPECT_TRUE(none->deleted_ids.empty());
+  EXPECT_TRUE(none->withdrawn.empty());
+}
+
+TEST_F(SqliteStoreTest, MovingAnEntryWithdrawsItFromItsOldParent) {
+  auto e = store_->CreateEntry(Entry("spiffe://example.org/a", {"unix:uid:1"}));
+  ASSERT_TRUE(e.ok());
+  const int64_t before = *store_->CurrentRevision();
+  RegistrationEntry moved = *e;
+  moved.parent_id = Id("spiffe://example.org/other-agent");
+  ASSERT_TRUE(store_->UpdateEntry(moved).ok());
+  auto changes = store_->EntryChangesSince(before);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes->upserted.size(), 1u);
+  EXPECT_EQ(changes->upserted[0].parent_id.str(), "spiffe://example.org/other-agent");
+  ASSERT_EQ(changes->withdrawn.size(), 1u);
+  EXPECT_EQ(changes->withdrawn[0].parent_id, "spiffe://example.org/agent");
+  // An update that keeps the parent withdraws nothing.
+  const int64_t after_move = *store_->CurrentRevision();
+  moved.x509_svid_ttl = 120;
+  ASSERT_TRUE(store_->UpdateEntry(moved).ok());
+  EXPECT_TRUE(store_->EntryChangesSince(after_move)->withdrawn.empty());
 }
 
 TEST_F(SqliteStoreTest, JoinTokensAreSingleUseAndExpire) {
