@@ -41,7 +41,7 @@ Status Generate(const Options& o) {
       SpiffeId workload,
       SpiffeId::Parse(o.spiffe_id.empty() ? td.IdString() + "/workload" : o.spiffe_id));
   WARD_ASSIGN_OR_RETURN(KeyType key_type, ParseKeyType(o.key_type));
-  const UnixSeconds now = cli::NowUnix();
+  const UnixSeconds now = UnixNow();
 
   WARD_ASSIGN_OR_RETURN(PrivateKey root_key, PrivateKey::Generate(key_type));
   const CaCertificateParams root_params{.id = td_id,

@@ -113,20 +113,14 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& destination)
   struct stat st {};
   if (::stat(destination.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     std::ifstream in(destination);
-    std::string line;
-    uint64_t line_no = 0;
-    while (std::getline(in, line)) {
-      ++line_no;
-      uint64_t seq = 0;
-      const std::string why = CheckLink(line, sequence, prev_hash, &seq);
-      if (!why.empty()) {
-        return FailedPrecondition("audit log " + destination + " is broken at line " +
-                                  std::to_string(line_no) + " (" + why +
-                                  "); move it aside and investigate before starting");
-      }
-      sequence = seq;
-      prev_hash = ChainHash(line);
+    const AuditVerifyReport report = VerifyAuditStream(in);
+    if (!report.intact) {
+      return FailedPrecondition("audit log " + destination + " is broken at line " +
+                                std::to_string(report.first_broken_line) + " (" + report.reason +
+                                "); move it aside and investigate before starting");
     }
+    sequence = report.last_sequence;
+    prev_hash = report.last_hash;
   }
   const int fd = ::open(destination.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -180,6 +174,8 @@ AuditVerifyReport VerifyAuditStream(std::istream& in) {
       report.first_broken_line = line_no;
       report.reason = why;
       report.records = line_no - 1;
+      report.last_sequence = sequence;
+      report.last_hash = prev_hash;
       return report;
     }
     sequence = seq;
@@ -187,6 +183,8 @@ AuditVerifyReport VerifyAuditStream(std::istream& in) {
   }
   report.intact = true;
   report.records = line_no;
+  report.last_sequence = sequence;
+  report.last_hash = prev_hash;
   return report;
 }
 

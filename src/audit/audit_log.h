@@ -75,6 +75,8 @@ struct AuditVerifyReport {
   uint64_t records = 0;
   uint64_t first_broken_line = 0;  // 1-based; 0 when intact
   std::string reason;              // why that line breaks the chain
+  uint64_t last_sequence = 0;      // of the last intact record
+  std::string last_hash;           // ChainHash of the last intact record (genesis when none)
 };
 
 // Checks the whole chain of an audit file, or of audit lines read from a stream.

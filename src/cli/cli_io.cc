@@ -28,12 +28,6 @@ Result<std::string> ReadInput(const std::string& path, size_t max_bytes) {
   return data;
 }
 
-UnixSeconds NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 int Fail(int code, const std::string& message) {
   std::cerr << "ward: " << message << "\n";
   return code;

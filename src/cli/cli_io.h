@@ -15,8 +15,6 @@ enum ExitCode : int { kExitOk = 0, kExitInvalid = 1, kExitUsage = 2 };
 // Reads a whole file ("-" is standard input), refusing anything over `max_bytes`.
 Result<std::string> ReadInput(const std::string& path, size_t max_bytes);
 
-UnixSeconds NowUnix();
-
 // Prints "ward: <message>" on stderr and returns `code`.
 int Fail(int code, const std::string& message);
 

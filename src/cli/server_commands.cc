@@ -23,15 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string Time(int64_t t) {
-  if (t == 0) return "never";
-  const time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Time(int64_t t) { return t == 0 ? "never" : FormatUtc(t); }
 
 std::string Query(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";

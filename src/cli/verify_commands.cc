@@ -65,7 +65,7 @@ int RunX509Verify(const BundleOptions& opts, const std::string& chain_path) {
   int code = kExitOk;
   auto bundles = LoadBundles(opts, claimed->trust_domain(), &code);
   if (!bundles.ok()) return Fail(code, bundles.status().message());
-  auto verified = VerifyX509Svid(*chain, *bundles, NowUnix());
+  auto verified = VerifyX509Svid(*chain, *bundles, UnixNow());
   if (!verified.ok())
     return Fail(kExitInvalid, "invalid X.509-SVID: " + verified.status().message());
   std::cout << verified->id.str() << "\n";
@@ -87,7 +87,7 @@ int RunJwtVerify(const BundleOptions& opts, const std::string& audience, std::st
   int code = kExitOk;
   auto bundles = LoadBundles(opts, claimed->trust_domain(), &code);
   if (!bundles.ok()) return Fail(code, bundles.status().message());
-  auto validated = ValidateJwtSvid(token, *bundles, audience, NowUnix());
+  auto validated = ValidateJwtSvid(token, *bundles, audience, UnixNow());
   if (!validated.ok()) {
     return Fail(kExitInvalid, "invalid JWT-SVID: " + validated.status().message());
   }

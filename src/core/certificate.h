@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/clock.h"
 #include "core/keys.h"
 #include "core/openssl_ptr.h"
 #include "core/status.h"
@@ -21,8 +22,6 @@ namespace ward {
 inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
 // Largest PEM or DER certificate list (chain or bundle) Ward parses.
 inline constexpr size_t kMaxCertificateListBytes = 4 * 1024 * 1024;
-
-using UnixSeconds = int64_t;
 
 class Certificate {
  public:

@@ -15,15 +15,6 @@ const EVP_MD* DigestFor(const PrivateKey& key) {
   return EVP_sha256();
 }
 
-std::string FormatTime(UnixSeconds t) {
-  const time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Adds an extension from its decoded form; OpenSSL copies it into the certificate.
 Status AddExtension(X509* x509, int nid, void* value, bool critical) {
   if (X509_add1_ext_i2d(x509, nid, value, critical ? 1 : 0, X509V3_ADD_REPLACE) != 1) {
@@ -268,9 +259,9 @@ Result<VerifiedX509Svid> VerifyX509Svid(const std::vector<Certificate>& chain,
     ossl::DrainErrors();
     std::string reason = X509_verify_cert_error_string(err);
     if (err == X509_V_ERR_CERT_HAS_EXPIRED && depth == 0) {
-      reason = "leaf certificate expired at " + FormatTime(leaf.not_after());
+      reason = "leaf certificate expired at " + FormatUtc(leaf.not_after());
     } else if (err == X509_V_ERR_CERT_NOT_YET_VALID && depth == 0) {
-      reason = "leaf certificate is not valid before " + FormatTime(leaf.not_before());
+      reason = "leaf certificate is not valid before " + FormatUtc(leaf.not_before());
     } else if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
                err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) {
       reason += " (the chain does not lead to an authority in the bundle of " +

@@ -52,10 +52,4 @@ Result<json> ParseJsonBody(const HttpRequest& r) {
   }
 }
 
-int64_t UnixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace ward::server

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "server/http_server.h"
 
@@ -16,7 +17,6 @@ HttpResponse ErrorResponse(const Status& status);
 HttpResponse JsonResponse(const nlohmann::json& body, int status = 200);
 // The request body as a JSON object (an empty body is {}).
 Result<nlohmann::json> ParseJsonBody(const HttpRequest& request);
-int64_t UnixNow();
 
 }  // namespace ward::server
 

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -121,43 +122,44 @@ awaitable<void> Serve(Stream stream, Peer peer, AsyncHttpHandler handler) {
 
 using UnixStream = beast::basic_stream<asio::local::stream_protocol>;
 
-awaitable<void> AcceptUnix(asio::local::stream_protocol::acceptor acceptor, std::string path,
-                           AsyncHttpHandler handler) {
+// Accepts connections until the acceptor is closed; `serve(socket)` starts serving each one.
+template <typename Acceptor, typename ServeFn>
+awaitable<void> AcceptLoop(Acceptor acceptor, ServeFn serve) {
   for (;;) {
     beast::error_code ec;
     auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) continue;
-    Peer peer;
-    peer.is_unix = true;
-    peer.address = "unix:" + path;
-    struct ucred cred {};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-      continue;  // no credentials, no service
-    }
-    peer.uid = cred.uid;
-    peer.gid = cred.gid;
-    peer.pid = cred.pid;
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, Serve(UnixStream(std::move(socket)), peer, handler), asio::detached);
+    serve(std::move(socket));
   }
 }
 
-awaitable<void> AcceptTcp(asio::ip::tcp::acceptor acceptor, AsyncHttpHandler handler) {
-  for (;;) {
-    beast::error_code ec;
-    auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
-    if (ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;
-    Peer peer;
-    const auto remote = socket.remote_endpoint(ec);
-    peer.address =
-        ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, Serve(beast::tcp_stream(std::move(socket)), peer, handler),
-                   asio::detached);
+Peer TcpPeer(const asio::ip::tcp::socket& socket) {
+  Peer peer;
+  beast::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  peer.address =
+      ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+  return peer;
+}
+
+using UnixSocket = asio::local::stream_protocol::socket;
+
+// The kernel's word on who is calling; without it the connection is not served.
+std::optional<Peer> UnixPeer(const UnixSocket& socket, const std::string& path) {
+  struct ucred cred {};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(const_cast<UnixSocket&>(socket).native_handle(), SOL_SOCKET, SO_PEERCRED, &cred,
+                   &len) != 0) {
+    return std::nullopt;
   }
+  Peer peer;
+  peer.is_unix = true;
+  peer.address = "unix:" + path;
+  peer.uid = cred.uid;
+  peer.gid = cred.gid;
+  peer.pid = cred.pid;
+  return peer;
 }
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -174,23 +176,6 @@ awaitable<void> ServeTls(TlsStream stream, Peer peer, AsyncHttpHandler handler) 
   }
   peer.tls_chain = PeerChain(stream.native_handle());
   co_await Serve(std::move(stream), std::move(peer), std::move(handler));
-}
-
-awaitable<void> AcceptTls(asio::ip::tcp::acceptor acceptor, std::shared_ptr<asio::ssl::context> ssl,
-                          AsyncHttpHandler handler) {
-  for (;;) {
-    beast::error_code ec;
-    auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
-    if (ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;
-    Peer peer;
-    const auto remote = socket.remote_endpoint(ec);
-    peer.address =
-        ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, ServeTls(TlsStream(std::move(socket), *ssl), peer, handler),
-                   asio::detached);
-  }
 }
 
 }  // namespace
@@ -223,8 +208,13 @@ Status HttpServer::ListenUnix(const std::string& path, unsigned mode, HttpHandle
     asio::local::stream_protocol::acceptor acceptor(impl_->io,
                                                     asio::local::stream_protocol::endpoint(path));
     if (::chmod(path.c_str(), mode) != 0) return FailedPrecondition("cannot chmod " + path);
-    asio::co_spawn(impl_->io, AcceptUnix(std::move(acceptor), path, Async(std::move(handler))),
-                   asio::detached);
+    auto serve = [path, h = Async(std::move(handler))](UnixSocket socket) {
+      const std::optional<Peer> peer = UnixPeer(socket, path);
+      if (!peer) return;
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, Serve(UnixStream(std::move(socket)), *peer, h), asio::detached);
+    };
+    asio::co_spawn(impl_->io, AcceptLoop(std::move(acceptor), std::move(serve)), asio::detached);
   } catch (const std::exception& e) {
     return FailedPrecondition("cannot listen on " + path + ": " + e.what());
   }
@@ -237,8 +227,13 @@ Status HttpServer::ListenTcp(const std::string& address, int port, HttpHandler h
                                            static_cast<unsigned short>(port));
     asio::ip::tcp::acceptor acceptor(impl_->io, endpoint, /*reuse_addr=*/true);
     impl_->tcp_port = acceptor.local_endpoint().port();
-    asio::co_spawn(impl_->io, AcceptTcp(std::move(acceptor), Async(std::move(handler))),
-                   asio::detached);
+    auto serve = [h = Async(std::move(handler))](asio::ip::tcp::socket socket) {
+      const Peer peer = TcpPeer(socket);
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, Serve(beast::tcp_stream(std::move(socket)), peer, h),
+                     asio::detached);
+    };
+    asio::co_spawn(impl_->io, AcceptLoop(std::move(acceptor), std::move(serve)), asio::detached);
   } catch (const std::exception& e) {
     return FailedPrecondition("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                               e.what());
@@ -259,8 +254,13 @@ Status HttpServer::ListenTls(const std::string& address, int port, TlsServerCont
     asio::ip::tcp::acceptor acceptor(impl_->io, endpoint, /*reuse_addr=*/true);
     impl_->tls_port = acceptor.local_endpoint().port();
     impl_->ssl_contexts.push_back(ssl);
-    asio::co_spawn(impl_->io, AcceptTls(std::move(acceptor), ssl, std::move(handler)),
-                   asio::detached);
+    auto serve = [ssl, h = std::move(handler)](asio::ip::tcp::socket socket) {
+      const Peer peer = TcpPeer(socket);
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, ServeTls(TlsStream(std::move(socket), *ssl), peer, h),
+                     asio::detached);
+    };
+    asio::co_spawn(impl_->io, AcceptLoop(std::move(acceptor), std::move(serve)), asio::detached);
   } catch (const std::exception& e) {
     return FailedPrecondition("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                               e.what());

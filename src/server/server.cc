@@ -17,6 +17,7 @@
 #include "audit/audit_log.h"
 #include "ca/authority.h"
 #include "ca/key_manager.h"
+#include "core/clock.h"
 #include "server/admin_api.h"
 #include "server/agent_api.h"
 #include "server/federation.h"
@@ -30,12 +31,6 @@
 
 namespace ward::server {
 namespace {
-
-int64_t NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Status PrepareDataDir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -109,7 +104,7 @@ class RotationTicker {
   void Loop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
-      auto changed = ca_.Tick(NowUnix());
+      auto changed = ca_.Tick(UnixNow());
       if (!changed.ok()) {
         log_.Error("CA rotation failed; will retry", {{"error", changed.status().message()}});
       } else if (*changed) {
@@ -138,7 +133,7 @@ Result<std::shared_ptr<const TlsCredentials>> IssueServerSvid(ca::CertificateAut
   WARD_ASSIGN_OR_RETURN(SpiffeId id, SpiffeId::FromPath(td, "/ward/server"));
   WARD_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Generate(KeyType::kEcP256));
   WARD_ASSIGN_OR_RETURN(ca::IssuedX509Svid svid,
-                        ca.SignX509Svid(id, key.public_key(), 0, {"localhost"}, NowUnix()));
+                        ca.SignX509Svid(id, key.public_key(), 0, {"localhost"}, UnixNow()));
   auto creds = std::make_shared<TlsCredentials>();
   creds->chain = svid.chain;
   creds->key = std::make_shared<const PrivateKey>(std::move(key));
@@ -196,7 +191,7 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                          .max_jwt_svid_ttl = config.max_jwt_svid_ttl,
                          .bundle_refresh_hint = config.bundle_refresh_hint};
   WARD_ASSIGN_OR_RETURN(std::unique_ptr<ca::CertificateAuthority> ca,
-                        ca::CertificateAuthority::Open(ca_config, *keys, *store, NowUnix()));
+                        ca::CertificateAuthority::Open(ca_config, *keys, *store, UnixNow()));
 
   store::DataStore& db = *store;
   ca::CertificateAuthority& authority = *ca;
@@ -335,7 +330,7 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
     auto current = tls->credentials();
     const Certificate& leaf = current->chain[0];
     const int64_t half_life = leaf.not_before() + (leaf.not_after() - leaf.not_before()) / 2;
-    if (NowUnix() < half_life && !bundle_changed) return;
+    if (UnixNow() < half_life && !bundle_changed) return;
     auto renewed = IssueServerSvid(authority, td);
     if (renewed.ok()) {
       tls->SetCredentials(*renewed);

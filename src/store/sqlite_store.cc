@@ -12,6 +12,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
+
 namespace ward::store {
 namespace {
 
@@ -88,12 +90,6 @@ struct StmtFinalizer {
 };
 using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
-
-int64_t NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Hex(const unsigned char* data, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -211,7 +207,7 @@ class SqliteStore final : public DataStore {
     std::lock_guard<std::mutex> lock(mu_);
     std::sort(entry.selectors.begin(), entry.selectors.end());
     entry.id = NewEntryId();
-    entry.created_at = NowUnix();
+    entry.created_at = UnixNow();
     return WriteEntry(std::move(entry), /*insert=*/true);
   }
 
@@ -325,7 +321,7 @@ class SqliteStore final : public DataStore {
         .Bind(3, agent.serial)
         .Bind(4, agent.expires_at)
         .Bind(5, int64_t{agent.banned})
-        .Bind(6, agent.created_at ? agent.created_at : NowUnix());
+        .Bind(6, agent.created_at ? agent.created_at : UnixNow());
     if (st.Step() != SQLITE_DONE) return DbError(db_.get(), "store agent");
     return OkStatus();
   }
