@@ -314,8 +314,9 @@ Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, co
     ca_cert = active->cert;
     authority_id = active->info.id;
   }
-  const int64_t lifetime = std::clamp<int64_t>(ttl <= 0 ? config_.max_x509_svid_ttl : ttl, 60,
-                                               config_.max_x509_svid_ttl);
+  // At least a minute, at most the configured maximum (which wins if configured lower).
+  const int64_t lifetime = std::min<int64_t>(
+      std::max<int64_t>(ttl <= 0 ? config_.max_x509_svid_ttl : ttl, 60), config_.max_x509_svid_ttl);
   WARD_ASSIGN_OR_RETURN(Certificate leaf, IssueX509Svid({.id = id,
                                                          .public_key = key,
                                                          .dns_names = dns_names,
@@ -340,8 +341,8 @@ Result<IssuedJwtSvid> CertificateAuthority::MintJwtSvid(const SpiffeId& id,
     signer = active->key;
     kid = active->info.id;
   }
-  const int64_t lifetime =
-      std::clamp<int64_t>(ttl <= 0 ? config_.max_jwt_svid_ttl : ttl, 30, config_.max_jwt_svid_ttl);
+  const int64_t lifetime = std::min<int64_t>(
+      std::max<int64_t>(ttl <= 0 ? config_.max_jwt_svid_ttl : ttl, 30), config_.max_jwt_svid_ttl);
   WARD_ASSIGN_OR_RETURN(MintedJwtSvid minted,
                         ward::MintJwtSvid({id, audience, now, now + lifetime}, kid, *signer));
   return IssuedJwtSvid{std::move(minted), kid, now + lifetime};

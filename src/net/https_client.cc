@@ -161,6 +161,10 @@ Result<HttpsUrl> HttpsUrl::Parse(std::string_view url) {
     if (out.port <= 0 || out.port > 65535) return InvalidArgument("URL port is out of range");
     authority = authority.substr(0, colon);
   }
+  // "[::1]" -> "::1" for resolution and IP matching.
+  if (authority.size() > 2 && authority.front() == '[' && authority.back() == ']') {
+    authority = authority.substr(1, authority.size() - 2);
+  }
   out.host = std::string(authority);
   return out;
 }
@@ -198,10 +202,12 @@ Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
   SSL_set_fd(ssl.get(), fd);
   SSL_set_tlsext_host_name(ssl.get(), url.host.c_str());
   if (!options.verify_chain) {
+    // An IP literal is matched against IP SANs, anything else against DNS names (RFC 6125).
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0) != 1 &&
-        X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str()) != 1) {
+    const bool is_ip = X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str()) == 1;
+    ossl::DrainErrors();
+    if (!is_ip && X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0) != 1) {
       return InvalidArgument("cannot check host name " + url.host);
     }
   }

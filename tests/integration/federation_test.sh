@@ -30,7 +30,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout web
   -days 2 -subj /CN=webca -addext basicConstraints=critical,CA:TRUE 2>/dev/null
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout web.key -out web.csr \
   -subj /CN=localhost 2>/dev/null
-printf 'subjectAltName=DNS:localhost\n' > web.ext
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > web.ext
 openssl x509 -req -in web.csr -CA webca.pem -CAkey webca.key -CAcreateserial -days 1 -extfile web.ext \
   -out web.pem 2>/dev/null
 
@@ -84,7 +84,7 @@ expect_fail "bundle endpoint refuses TLS 1.2" 35 "" curl -s --tlsv1.2 --tls-max 
 
 # --- https_spiffe: a.org follows b.org -----------------------------------------------------------------
 expect_ok "federation create (https_spiffe)" a federation create --trust-domain b.org \
-  --url "https://localhost:$FED_b/" --profile https_spiffe --endpoint-spiffe-id spiffe://b.org/ward/server \
+  --url "https://127.0.0.1:$FED_b/" --profile https_spiffe --endpoint-spiffe-id spiffe://b.org/ward/server \
   --bundle-file b-bundle.json
 wait_for "a.org holds b.org's bundle" 10 test "$(seq_of b.org)" = "$(b_seq)"
 b authority x509 prepare >/dev/null
@@ -97,14 +97,14 @@ a bundle list --output json | grep -q "$(b bundle show | sed -n 2p)" && pass "fe
 
 # --- https_web: a.org follows c.org with configured roots ---------------------------------------------
 expect_ok "federation create (https_web)" a federation create --trust-domain c.org \
-  --url "https://localhost:$FED_c/" --profile https_web --ca-file webca.pem
+  --url "https://127.0.0.1:$FED_c/" --profile https_web --ca-file webca.pem
 wait_for "a.org holds c.org's bundle" 10 sh -c "[ \"\$(\"$WARD\" bundle list --socket '$SOCK_a' --output json | grep -c c.org)\" -ge 1 ]"
 
 # --- endpoints that do not authenticate are refused -------------------------------------------------
-a federation create --trust-domain x.org --url "https://localhost:$FED_b/" --profile https_spiffe \
+a federation create --trust-domain x.org --url "https://127.0.0.1:$FED_b/" --profile https_spiffe \
   --endpoint-spiffe-id spiffe://b.org/impostor --bundle-file b-bundle.json >/dev/null
 a bundle delete --trust-domain x.org >/dev/null  # drop the seed; only a verified fetch may restore it
-a federation create --trust-domain y.org --url "https://localhost:$FED_c/" --profile https_web >/dev/null
+a federation create --trust-domain y.org --url "https://127.0.0.1:$FED_c/" --profile https_web >/dev/null
 sleep 3
 [ "$(seq_of x.org)" = none ] && grep -q 'expected spiffe://b.org/impostor' a.log &&
   pass "wrong endpoint SPIFFE ID refused" || fail "wrong endpoint SPIFFE ID refused" "$(seq_of x.org)"

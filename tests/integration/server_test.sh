@@ -171,14 +171,14 @@ wait "$SERVER_PID" 2>/dev/null || true
 if [ -S "$SOCK" ]; then fail "clean shutdown removes the socket"; else pass "clean shutdown removes the socket"; fi
 
 # --- G. scheduled rotation with short periods: no validation gap ----------------------------------
-start_server rot --x509-ca-rotation 6 --key-rotation 12 --rotation-grace 2 --max-x509-ttl 5
+start_server rot --x509-ca-rotation 6 --key-rotation 12 --rotation-grace 2 --max-x509-ttl 10
 export WARD_SERVER_SOCKET=$SOCK
 failures=0
 checked=0
 declare -A ids
 mkdir -p "$WORK/rot"
 for i in $(seq 1 24); do
-  "$WARD" x509 mint --spiffe-id spiffe://example.org/rot --ttl 5 --write "$WORK/rot" >/dev/null
+  "$WARD" x509 mint --spiffe-id spiffe://example.org/rot --ttl 10 --write "$WORK/rot" >/dev/null
   cp "$WORK/rot/svid.pem" "$WORK/rot/svid-$i.pem"
   ids[$("$WARD" authority x509 show --output json |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).authorities.find(a=>a.state==="active").id))')]=1
