@@ -47,7 +47,7 @@ promtool_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/tools"
 if [ ! -x "$promtool_dir/promtool" ]; then
   [ "$updated" -eq 1 ] || $SUDO apt-get update -q
   work=$(mktemp -d)
-  chmod 755 "$work"  # apt's unprivileged _apt user downloads into it
+  chown _apt "$work" 2>/dev/null || chmod 777 "$work"  # apt's unprivileged _apt user downloads here
   (cd "$work" && apt-get download prometheus >/dev/null)
   dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
   mkdir -p "$promtool_dir"

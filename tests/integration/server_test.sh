@@ -36,7 +36,7 @@ start_server() {
   local name=$1; shift
   SOCK="$WORK/pub/$name.sock"
   "$WARD" server run --data-dir "$WORK/$name" --admin-socket "$SOCK" --kek-file "$WORK/kek" \
-    --audit-log "$WORK/$name.audit" --metrics-address 127.0.0.1:0 "$@" >"$WORK/$name.log" 2>&1 &
+    --audit-log "$WORK/$name.audit" --metrics-address 127.0.0.1:0 --port 0 "$@" >"$WORK/$name.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   for _ in $(seq 1 100); do
@@ -180,18 +180,18 @@ mkdir -p "$WORK/rot"
 for i in $(seq 1 24); do
   "$WARD" x509 mint --spiffe-id spiffe://example.org/rot --ttl 10 --write "$WORK/rot" >/dev/null
   cp "$WORK/rot/svid.pem" "$WORK/rot/svid-$i.pem"
-  ids[$("$WARD" authority x509 show --output json |
-    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).authorities.find(a=>a.state==="active").id))')]=1
   "$WARD" bundle show --format spiffe > "$WORK/rot/bundle.json"
   # Every SVID minted so far that still has time left (two seconds of margin, so it cannot
   # expire between this check and the verification) must verify against the current bundle.
-  for j in $(seq 1 "$i"); do
+  for j in $(seq "$i" -1 1); do  # newest first: it has the most time left
     openssl x509 -checkend 2 -noout -in "$WORK/rot/svid-$j.pem" >/dev/null 2>&1 || continue
     checked=$((checked + 1))
     if ! "$WARD" x509 verify --bundle "$WORK/rot/bundle.json" "$WORK/rot/svid-$j.pem" >/dev/null 2>"$WORK/rot/err"; then
       failures=$((failures + 1)); echo "      svid-$j at step $i: $(cat "$WORK/rot/err")"
     fi
   done
+  ids[$("$WARD" authority x509 show --output json |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).authorities.find(a=>a.state==="active").id))')]=1
   sleep 1
 done
 [ "$failures" -eq 0 ] && [ "$checked" -ge 24 ] && pass "no unexpired SVID failed validation across rotations ($checked checks)" ||

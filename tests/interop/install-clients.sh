@@ -14,8 +14,9 @@ for tool in node npm; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-clients: $tool not found (run scripts/install-deps.sh)" >&2; exit 1; }
 done
 
-# Debian's npm trusts only its bundled CA list; point it at the machine's trust store instead, so
-# a registry reached through a TLS-inspecting proxy whose CA the machine trusts works too.
+# Use the machine's trust store explicitly: Debian's node already does, but node builds that bundle
+# their own CA list (e.g. nodesource) would otherwise refuse a registry reached through a
+# TLS-inspecting proxy whose CA the machine trusts.
 tls=()
 [ -f /etc/ssl/certs/ca-certificates.crt ] && tls=(--cafile=/etc/ssl/certs/ca-certificates.crt)
 
