@@ -221,23 +221,32 @@ Status HttpServer::ListenUnix(const std::string& path, unsigned mode, HttpHandle
   return OkStatus();
 }
 
-Status HttpServer::ListenTcp(const std::string& address, int port, HttpHandler handler) {
+namespace {
+
+// Binds a TCP acceptor on `address:port`; port 0 picks one.
+Result<asio::ip::tcp::acceptor> BindTcp(asio::io_context& io, const std::string& address,
+                                        int port) {
   try {
     const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address),
                                            static_cast<unsigned short>(port));
-    asio::ip::tcp::acceptor acceptor(impl_->io, endpoint, /*reuse_addr=*/true);
-    impl_->tcp_port = acceptor.local_endpoint().port();
-    auto serve = [h = Async(std::move(handler))](asio::ip::tcp::socket socket) {
-      const Peer peer = TcpPeer(socket);
-      auto executor = socket.get_executor();
-      asio::co_spawn(executor, Serve(beast::tcp_stream(std::move(socket)), peer, h),
-                     asio::detached);
-    };
-    asio::co_spawn(impl_->io, AcceptLoop(std::move(acceptor), std::move(serve)), asio::detached);
+    return asio::ip::tcp::acceptor(io, endpoint, /*reuse_addr=*/true);
   } catch (const std::exception& e) {
     return FailedPrecondition("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                               e.what());
   }
+}
+
+}  // namespace
+
+Status HttpServer::ListenTcp(const std::string& address, int port, HttpHandler handler) {
+  WARD_ASSIGN_OR_RETURN(asio::ip::tcp::acceptor acceptor, BindTcp(impl_->io, address, port));
+  impl_->tcp_port = acceptor.local_endpoint().port();
+  auto serve = [h = Async(std::move(handler))](asio::ip::tcp::socket socket) {
+    const Peer peer = TcpPeer(socket);
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, Serve(beast::tcp_stream(std::move(socket)), peer, h), asio::detached);
+  };
+  asio::co_spawn(impl_->io, AcceptLoop(std::move(acceptor), std::move(serve)), asio::detached);
   return OkStatus();
 }
 
@@ -245,26 +254,18 @@ int HttpServer::BoundTcpPort() const { return impl_->tcp_port; }
 
 Status HttpServer::ListenTls(const std::string& address, int port, TlsServerContext& tls,
                              AsyncHttpHandler handler) {
-  try {
-    // asio's context takes ownership of the handle it is given, so give it its own reference.
-    SSL_CTX_up_ref(tls.native());
-    auto ssl = std::make_shared<asio::ssl::context>(tls.native());
-    const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address),
-                                           static_cast<unsigned short>(port));
-    asio::ip::tcp::acceptor acceptor(impl_->io, endpoint, /*reuse_addr=*/true);
-    impl_->tls_port = acceptor.local_endpoint().port();
-    impl_->ssl_contexts.push_back(ssl);
-    auto serve = [ssl, h = std::move(handler)](asio::ip::tcp::socket socket) {
-      const Peer peer = TcpPeer(socket);
-      auto executor = socket.get_executor();
-      asio::co_spawn(executor, ServeTls(TlsStream(std::move(socket), *ssl), peer, h),
-                     asio::detached);
-    };
-    asio::co_spawn(impl_->io, AcceptLoop(std::move(acceptor), std::move(serve)), asio::detached);
-  } catch (const std::exception& e) {
-    return FailedPrecondition("cannot listen on " + address + ":" + std::to_string(port) + ": " +
-                              e.what());
-  }
+  WARD_ASSIGN_OR_RETURN(asio::ip::tcp::acceptor acceptor, BindTcp(impl_->io, address, port));
+  impl_->tls_port = acceptor.local_endpoint().port();
+  // asio's context takes ownership of the handle it is given, so give it its own reference.
+  SSL_CTX_up_ref(tls.native());
+  auto ssl = std::make_shared<asio::ssl::context>(tls.native());
+  impl_->ssl_contexts.push_back(ssl);
+  auto serve = [ssl, h = std::move(handler)](asio::ip::tcp::socket socket) {
+    const Peer peer = TcpPeer(socket);
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, ServeTls(TlsStream(std::move(socket), *ssl), peer, h), asio::detached);
+  };
+  asio::co_spawn(impl_->io, AcceptLoop(std::move(acceptor), std::move(serve)), asio::detached);
   return OkStatus();
 }
 
