@@ -93,6 +93,11 @@ Result<SpiffeId> UnverifiedJwtSubject(std::string_view token) {
 
 Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view key_id,
                                   const PrivateKey& key) {
+  return MintJwtSvid(params, key_id, LocalSigner(key));
+}
+
+Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view key_id,
+                                  const Signer& signer) {
   if (params.audience.empty()) return InvalidArgument("a JWT-SVID needs at least one audience");
   for (const auto& a : params.audience) {
     if (a.empty()) return InvalidArgument("audience values must not be empty");
@@ -101,7 +106,7 @@ Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view 
   if (params.expires_at <= params.issued_at) {
     return InvalidArgument("expiry must be later than issue time");
   }
-  WARD_ASSIGN_OR_RETURN(JwsAlgorithm alg, DefaultJwsAlgorithm(key.info()));
+  WARD_ASSIGN_OR_RETURN(JwsAlgorithm alg, DefaultJwsAlgorithm(signer.key_info()));
   const json header = {{"alg", JwsAlgorithmName(alg)}, {"kid", key_id}, {"typ", "JWT"}};
   MintedJwtSvid out;
   out.jti = RandomId();
@@ -118,7 +123,7 @@ Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view 
   std::string signing_input = Base64UrlEncode(AsBytes(header.dump()));
   signing_input += '.';
   signing_input += Base64UrlEncode(AsBytes(claims.dump()));
-  WARD_ASSIGN_OR_RETURN(Bytes sig, JwsSign(key, alg, AsBytes(signing_input)));
+  WARD_ASSIGN_OR_RETURN(Bytes sig, signer.Sign(alg, AsBytes(signing_input)));
   out.token = std::move(signing_input);
   out.token += '.';
   out.token += Base64UrlEncode(sig);

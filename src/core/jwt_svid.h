@@ -11,6 +11,7 @@
 #include "core/bundle.h"
 #include "core/certificate.h"
 #include "core/keys.h"
+#include "core/signer.h"
 #include "core/spiffe_id.h"
 #include "core/status.h"
 
@@ -35,6 +36,8 @@ struct MintedJwtSvid {
 };
 
 // Signs with the key's default algorithm (ES256/ES384/ES512 by curve, RS256 for RSA).
+Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view key_id,
+                                  const Signer& signer);
 Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view key_id,
                                   const PrivateKey& key);
 

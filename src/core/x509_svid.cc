@@ -1,123 +1,191 @@
 #include "core/x509_svid.h"
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <ctime>
+#include <iterator>
+
+#include "core/internal/der.h"
 
 namespace ward {
 namespace {
 
-const EVP_MD* DigestFor(const PrivateKey& key) {
-  const KeyInfo info = key.info();
-  if (info.curve == "P-384") return EVP_sha384();
-  if (info.curve == "P-521") return EVP_sha512();
-  return EVP_sha256();
-}
+// DER of the extension OIDs (id-ce arc, 2.5.29.x) and other fixed encodings.
+constexpr uint8_t kOidBasicConstraints[] = {0x55, 0x1d, 0x13};
+constexpr uint8_t kOidKeyUsage[] = {0x55, 0x1d, 0x0f};
+constexpr uint8_t kOidExtKeyUsage[] = {0x55, 0x1d, 0x25};
+constexpr uint8_t kOidSubjectAltName[] = {0x55, 0x1d, 0x11};
+constexpr uint8_t kOidSubjectKeyId[] = {0x55, 0x1d, 0x0e};
+constexpr uint8_t kOidAuthorityKeyId[] = {0x55, 0x1d, 0x23};
+// SEQUENCE { id-kp-serverAuth, id-kp-clientAuth }
+constexpr uint8_t kServerAndClientAuth[] = {0x30, 0x14, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
+                                            0x05, 0x07, 0x03, 0x01, 0x06, 0x08, 0x2b, 0x06,
+                                            0x01, 0x05, 0x05, 0x07, 0x03, 0x02};
+// KeyUsage BIT STRINGs: keyCertSign|cRLSign, and digitalSignature|keyEncipherment|keyAgreement.
+constexpr uint8_t kCaKeyUsage[] = {0x03, 0x02, 0x01, 0x06};
+constexpr uint8_t kLeafKeyUsage[] = {0x03, 0x02, 0x03, 0xa8};
 
-// Adds an extension from its decoded form; OpenSSL copies it into the certificate.
-Status AddExtension(X509* x509, int nid, void* value, bool critical) {
-  if (X509_add1_ext_i2d(x509, nid, value, critical ? 1 : 0, X509V3_ADD_REPLACE) != 1) {
-    return Internal("cannot add extension " + std::string(OBJ_nid2sn(nid)) + ": " +
-                    ossl::DrainErrors());
+// AlgorithmIdentifier DER for each signature algorithm Ward signs certificates with.
+constexpr uint8_t kEcdsaSha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                    0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+constexpr uint8_t kEcdsaSha384[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                    0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
+constexpr uint8_t kEcdsaSha512[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                    0x48, 0xce, 0x3d, 0x04, 0x03, 0x04};
+constexpr uint8_t kRsaSha256[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                  0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00};
+
+struct SignatureAlgorithm {
+  JwsAlgorithm jws;
+  ByteView identifier;
+  bool ecdsa;
+};
+
+Result<SignatureAlgorithm> SignatureAlgorithmFor(const KeyInfo& info) {
+  WARD_ASSIGN_OR_RETURN(JwsAlgorithm jws, DefaultJwsAlgorithm(info));
+  switch (jws) {
+    case JwsAlgorithm::kEs256:
+      return SignatureAlgorithm{jws, kEcdsaSha256, true};
+    case JwsAlgorithm::kEs384:
+      return SignatureAlgorithm{jws, kEcdsaSha384, true};
+    case JwsAlgorithm::kEs512:
+      return SignatureAlgorithm{jws, kEcdsaSha512, true};
+    case JwsAlgorithm::kRs256:
+      return SignatureAlgorithm{jws, kRsaSha256, false};
+    default:
+      return InvalidArgument("no certificate signature algorithm for this key");
   }
-  return OkStatus();
 }
 
-Status AddBasicConstraints(X509* x509, bool ca, std::optional<int> path_len) {
-  ossl::BasicConstraintsPtr bc(BASIC_CONSTRAINTS_new());
-  bc->ca = ca ? 0xff : 0;
-  if (ca && path_len) {
-    bc->pathlen = ASN1_INTEGER_new();
-    ASN1_INTEGER_set(bc->pathlen, *path_len);
+void AppendExtension(Bytes& out, ByteView oid, bool critical, ByteView value) {
+  Bytes body;
+  body.reserve(oid.size() + value.size() + 10);
+  der::AppendTlv(body, der::kOid, oid);
+  if (critical) {
+    const uint8_t true_value = 0xff;
+    der::AppendTlv(body, der::kBoolean, ByteView(&true_value, 1));
   }
-  return AddExtension(x509, NID_basic_constraints, bc.get(), /*critical=*/true);
+  der::AppendTlv(body, der::kOctetString, value);
+  der::AppendTlv(out, der::kSequence, body);
 }
 
-Status AddKeyUsage(X509* x509, std::initializer_list<int> bits) {
-  ossl::Asn1BitStringPtr usage(ASN1_BIT_STRING_new());
-  for (int bit : bits) ASN1_BIT_STRING_set_bit(usage.get(), bit, 1);
-  return AddExtension(x509, NID_key_usage, usage.get(), /*critical=*/true);
-}
-
-Status AddSubjectAltNames(X509* x509, const std::string& uri,
-                          const std::vector<std::string>& dns_names, bool critical) {
-  ossl::GeneralNamesPtr names(GENERAL_NAMES_new());
-  auto push = [&](int type, const std::string& value) {
-    GENERAL_NAME* gn = GENERAL_NAME_new();
-    ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
-    ASN1_STRING_set(ia5, value.data(), static_cast<int>(value.size()));
-    GENERAL_NAME_set0_value(gn, type, ia5);
-    sk_GENERAL_NAME_push(names.get(), gn);
-  };
-  push(GEN_URI, uri);
-  for (const auto& dns : dns_names) push(GEN_DNS, dns);
-  return AddExtension(x509, NID_subject_alt_name, names.get(), critical);
-}
-
-Status AddKeyIdentifiers(X509* x509, const Issuer& issuer) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (X509_pubkey_digest(x509, EVP_sha1(), digest, &len) != 1) {
-    return Internal("cannot hash public key: " + ossl::DrainErrors());
+Bytes BasicConstraints(bool ca, std::optional<int> path_len) {
+  Bytes body;
+  if (ca) {
+    const uint8_t true_value = 0xff;
+    der::AppendTlv(body, der::kBoolean, ByteView(&true_value, 1));
+    if (path_len) {
+      const uint8_t len = static_cast<uint8_t>(*path_len);
+      der::AppendUnsignedInteger(body, ByteView(&len, 1));
+    }
   }
-  ossl::Asn1OctetStringPtr ski(ASN1_OCTET_STRING_new());
-  ASN1_OCTET_STRING_set(ski.get(), digest, static_cast<int>(len));
-  WARD_RETURN_IF_ERROR(AddExtension(x509, NID_subject_key_identifier, ski.get(), false));
-  const ASN1_OCTET_STRING* issuer_kid =
-      issuer.certificate ? X509_get0_subject_key_id(issuer.certificate->get()) : ski.get();
-  if (issuer_kid == nullptr) return OkStatus();
-  ossl::AuthorityKeyIdPtr aki(AUTHORITY_KEYID_new());
-  aki->keyid = ASN1_OCTET_STRING_dup(issuer_kid);
-  return AddExtension(x509, NID_authority_key_identifier, aki.get(), false);
+  return der::Tlv(der::kSequence, body);
 }
 
-Status SetSerial(X509* x509) {
-  // 128 random bits, top bit clear so the DER INTEGER is positive and at most 16 bytes.
-  unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) return Internal("random generator failed");
+Bytes SubjectAltNames(const std::string& uri, const std::vector<std::string>& dns_names) {
+  Bytes body;
+  der::AppendTlv(body, 0x86 /*[6] uniformResourceIdentifier*/, AsBytes(uri));
+  for (const auto& dns : dns_names) der::AppendTlv(body, 0x82 /*[2] dNSName*/, AsBytes(dns));
+  return der::Tlv(der::kSequence, body);
+}
+
+// RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING's value.
+Result<Bytes> KeyIdentifier(ByteView spki) {
+  ByteView in = spki;
+  WARD_ASSIGN_OR_RETURN(der::Element outer, der::Read(in));
+  if (outer.tag != der::kSequence || !in.empty()) {
+    return InvalidArgument("SubjectPublicKeyInfo is not one SEQUENCE");
+  }
+  ByteView fields = outer.content;
+  WARD_ASSIGN_OR_RETURN(der::Element algorithm, der::Read(fields));
+  WARD_ASSIGN_OR_RETURN(der::Element key, der::Read(fields));
+  if (algorithm.tag != der::kSequence || key.tag != der::kBitString || key.content.empty() ||
+      key.content[0] != 0 || !fields.empty()) {
+    return InvalidArgument("SubjectPublicKeyInfo is malformed");
+  }
+  Bytes digest(SHA_DIGEST_LENGTH);
+  SHA1(key.content.data() + 1, key.content.size() - 1, digest.data());
+  return digest;
+}
+
+Result<Bytes> NameDer(const X509_NAME* name) {
+  unsigned char* der = nullptr;
+  const int len = i2d_X509_NAME(name, &der);
+  if (len < 0) return Internal("cannot encode name: " + ossl::DrainErrors());
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
+
+Bytes RandomSerial() {
+  // 128 random bits, top bit clear so the DER INTEGER is positive and exactly 16 bytes, and the
+  // second bit set so it is never short.
+  uint8_t raw[16];
+  if (RAND_bytes(raw, sizeof raw) != 1) return {};
   raw[0] &= 0x7f;
-  raw[0] |= 0x01 << 6;  // never a short serial
-  ossl::BnPtr bn(BN_bin2bn(raw, sizeof raw, nullptr));
-  if (!bn || BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(x509)) == nullptr) {
-    return Internal("cannot set serial: " + ossl::DrainErrors());
-  }
-  return OkStatus();
+  raw[0] |= 0x40;
+  return Bytes(raw, raw + sizeof raw);
 }
 
-Result<ossl::X509Ptr> NewCertificate(const PublicKey& key, UnixSeconds not_before,
-                                     UnixSeconds not_after, X509_NAME* subject,
-                                     const Issuer& issuer) {
-  if (not_after <= not_before) return InvalidArgument("notAfter must be later than notBefore");
-  ossl::X509Ptr x509(X509_new());
-  if (!x509 || X509_set_version(x509.get(), X509_VERSION_3) != 1) {
-    return Internal("cannot allocate certificate");
+struct CertificateFields {
+  ByteView issuer_name;
+  ByteView subject_name;
+  UnixSeconds not_before = 0;
+  UnixSeconds not_after = 0;
+  ByteView spki;
+  ByteView extensions;  // the concatenated Extension SEQUENCEs
+};
+
+// Assembles the TBSCertificate, has the issuer's signer sign it and wraps both in a Certificate.
+Result<Certificate> AssembleAndSign(const CertificateFields& f, const Signer& signer) {
+  if (f.not_after <= f.not_before) return InvalidArgument("notAfter must be later than notBefore");
+  WARD_ASSIGN_OR_RETURN(SignatureAlgorithm alg, SignatureAlgorithmFor(signer.key_info()));
+  const Bytes serial = RandomSerial();
+  if (serial.empty()) return Internal("random generator failed");
+
+  Bytes tbs_body;
+  tbs_body.reserve(f.issuer_name.size() + f.subject_name.size() + f.spki.size() +
+                   f.extensions.size() + 96);
+  static constexpr uint8_t kVersion3[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
+  der::Append(tbs_body, kVersion3);
+  der::AppendUnsignedInteger(tbs_body, serial);
+  der::Append(tbs_body, alg.identifier);
+  der::Append(tbs_body, f.issuer_name);
+  Bytes validity;
+  der::AppendTime(validity, f.not_before);
+  der::AppendTime(validity, f.not_after);
+  der::AppendTlv(tbs_body, der::kSequence, validity);
+  der::Append(tbs_body, f.subject_name);
+  der::Append(tbs_body, f.spki);
+  der::AppendTlv(tbs_body, 0xa3 /*[3] extensions*/, der::Tlv(der::kSequence, f.extensions));
+  const Bytes tbs = der::Tlv(der::kSequence, tbs_body);
+
+  WARD_ASSIGN_OR_RETURN(Bytes signature, signer.Sign(alg.jws, tbs));
+  if (alg.ecdsa) {
+    WARD_ASSIGN_OR_RETURN(signature, der::EcdsaRawToDer(signature));
   }
-  WARD_RETURN_IF_ERROR(SetSerial(x509.get()));
-  if (X509_set_pubkey(x509.get(), key.get()) != 1 ||
-      ASN1_TIME_set(X509_getm_notBefore(x509.get()), static_cast<time_t>(not_before)) == nullptr ||
-      ASN1_TIME_set(X509_getm_notAfter(x509.get()), static_cast<time_t>(not_after)) == nullptr ||
-      X509_set_subject_name(x509.get(), subject) != 1) {
-    return Internal("cannot fill certificate: " + ossl::DrainErrors());
-  }
-  X509_NAME* issuer_name =
-      issuer.certificate ? X509_get_subject_name(issuer.certificate->get()) : subject;
-  if (X509_set_issuer_name(x509.get(), issuer_name) != 1) {
-    return Internal("cannot set issuer: " + ossl::DrainErrors());
-  }
-  return x509;
+  Bytes bits;
+  bits.reserve(signature.size() + 1);
+  bits.push_back(0);  // no unused bits
+  der::Append(bits, signature);
+
+  Bytes cert_body = tbs;
+  der::Append(cert_body, alg.identifier);
+  der::AppendTlv(cert_body, der::kBitString, bits);
+  const Bytes cert = der::Tlv(der::kSequence, cert_body);
+  auto parsed = Certificate::FromDer(cert);
+  if (!parsed.ok())
+    return Internal("issued certificate does not parse: " + parsed.status().message());
+  return parsed;
 }
 
-Result<Certificate> Sign(ossl::X509Ptr x509, const Issuer& issuer) {
-  if (issuer.certificate != nullptr &&
-      X509_check_private_key(issuer.certificate->get(), issuer.key.get()) != 1) {
-    ossl::DrainErrors();
-    return InvalidArgument("issuer key does not match the issuer certificate");
-  }
-  if (X509_sign(x509.get(), issuer.key.get(), DigestFor(issuer.key)) <= 0) {
-    return Internal("cannot sign certificate: " + ossl::DrainErrors());
-  }
-  return Certificate(std::move(x509));
+Result<Bytes> SpkiOf(const PublicKey& key, const Bytes& given) {
+  if (!given.empty()) return given;
+  Bytes spki = key.ToSpkiDer();
+  if (spki.empty()) return Internal("cannot encode public key: " + ossl::DrainErrors());
+  return spki;
 }
 
 Status AddNameEntry(X509_NAME* name, const char* field, const std::string& value) {
@@ -147,6 +215,12 @@ bool HasFlag(const Certificate& cert, uint32_t flag) {
 
 }  // namespace
 
+Issuer::Issuer(const Signer& signer, const Certificate* cert)
+    : certificate(cert), signer_(&signer) {}
+
+Issuer::Issuer(const PrivateKey& key, const Certificate* cert)
+    : certificate(cert), local_(std::in_place, key), signer_(&*local_) {}
+
 Result<Certificate> IssueCaCertificate(const CaCertificateParams& params, const Issuer& issuer) {
   if (!params.id.IsRoot()) {
     return InvalidArgument("a CA certificate's SPIFFE ID must not have a path: " + params.id.str());
@@ -154,17 +228,50 @@ Result<Certificate> IssueCaCertificate(const CaCertificateParams& params, const 
   if (params.common_name.empty() && params.organization.empty()) {
     return InvalidArgument("a CA certificate needs a subject (common name or organization)");
   }
+  if (params.path_len && (*params.path_len < 0 || *params.path_len > 127)) {
+    return InvalidArgument("pathLenConstraint must be 0-127");
+  }
+  const Signer& signer = issuer.signer();
+  if (issuer.certificate != nullptr && !signer.HasPublicKey(issuer.certificate->public_key())) {
+    return InvalidArgument("issuer key does not match the issuer certificate");
+  }
   ossl::X509NamePtr subject(X509_NAME_new());
   WARD_RETURN_IF_ERROR(AddNameEntry(subject.get(), "O", params.organization));
   WARD_RETURN_IF_ERROR(AddNameEntry(subject.get(), "CN", params.common_name));
-  WARD_ASSIGN_OR_RETURN(ossl::X509Ptr x509,
-                        NewCertificate(params.public_key, params.not_before, params.not_after,
-                                       subject.get(), issuer));
-  WARD_RETURN_IF_ERROR(AddBasicConstraints(x509.get(), true, params.path_len));
-  WARD_RETURN_IF_ERROR(AddKeyUsage(x509.get(), {5 /*keyCertSign*/, 6 /*cRLSign*/}));
-  WARD_RETURN_IF_ERROR(AddSubjectAltNames(x509.get(), params.id.str(), {}, false));
-  WARD_RETURN_IF_ERROR(AddKeyIdentifiers(x509.get(), issuer));
-  return Sign(std::move(x509), issuer);
+  WARD_ASSIGN_OR_RETURN(Bytes subject_der, NameDer(subject.get()));
+  Bytes issuer_der = subject_der;
+  if (issuer.certificate != nullptr) {
+    WARD_ASSIGN_OR_RETURN(issuer_der, NameDer(X509_get_subject_name(issuer.certificate->get())));
+  }
+  WARD_ASSIGN_OR_RETURN(Bytes spki, SpkiOf(params.public_key, {}));
+  WARD_ASSIGN_OR_RETURN(Bytes key_id, KeyIdentifier(spki));
+
+  Bytes extensions;
+  AppendExtension(extensions, kOidBasicConstraints, true, BasicConstraints(true, params.path_len));
+  AppendExtension(extensions, kOidKeyUsage, true, kCaKeyUsage);
+  AppendExtension(extensions, kOidSubjectAltName, false, SubjectAltNames(params.id.str(), {}));
+  AppendExtension(extensions, kOidSubjectKeyId, false, der::Tlv(der::kOctetString, key_id));
+  ByteView authority_key_id = key_id;
+  if (issuer.certificate != nullptr) {
+    const ASN1_OCTET_STRING* kid = X509_get0_subject_key_id(issuer.certificate->get());
+    authority_key_id =
+        kid ? ByteView(ASN1_STRING_get0_data(kid), static_cast<size_t>(ASN1_STRING_length(kid)))
+            : ByteView();
+  }
+  if (!authority_key_id.empty()) {
+    AppendExtension(extensions, kOidAuthorityKeyId, false,
+                    der::Tlv(der::kSequence, der::Tlv(0x80, authority_key_id)));
+  }
+  UnixSeconds not_after = params.not_after;
+  if (issuer.certificate != nullptr)
+    not_after = std::min(not_after, issuer.certificate->not_after());
+  return AssembleAndSign({.issuer_name = issuer_der,
+                          .subject_name = subject_der,
+                          .not_before = params.not_before,
+                          .not_after = not_after,
+                          .spki = spki,
+                          .extensions = extensions},
+                         signer);
 }
 
 Result<Certificate> IssueX509Svid(const X509SvidParams& params, const Issuer& issuer) {
@@ -176,23 +283,42 @@ Result<Certificate> IssueX509Svid(const X509SvidParams& params, const Issuer& is
   }
   for (const auto& dns : params.dns_names) WARD_RETURN_IF_ERROR(ValidateDnsName(dns));
   WARD_RETURN_IF_ERROR(CheckAcceptableKey(params.public_key.info()).WithContext("SVID key"));
+  if (!issuer.signer().HasPublicKey(issuer.certificate->public_key())) {
+    return InvalidArgument("issuer key does not match the issuer certificate");
+  }
   const UnixSeconds not_after = std::min(params.not_after, issuer.certificate->not_after());
-  ossl::X509NamePtr subject(X509_NAME_new());
-  WARD_RETURN_IF_ERROR(AddNameEntry(subject.get(), "CN", params.common_name));
-  WARD_ASSIGN_OR_RETURN(ossl::X509Ptr x509, NewCertificate(params.public_key, params.not_before,
-                                                           not_after, subject.get(), issuer));
-  WARD_RETURN_IF_ERROR(AddBasicConstraints(x509.get(), false, std::nullopt));
-  WARD_RETURN_IF_ERROR(
-      AddKeyUsage(x509.get(), {0 /*digitalSignature*/, 2 /*keyEncipherment*/, 4 /*keyAgreement*/}));
-  ossl::ExtKeyUsagePtr eku(sk_ASN1_OBJECT_new_null());
-  sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(NID_server_auth));
-  sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(NID_client_auth));
-  WARD_RETURN_IF_ERROR(AddExtension(x509.get(), NID_ext_key_usage, eku.get(), false));
+  Bytes subject_der = {0x30, 0x00};  // the empty Name
+  if (!params.common_name.empty()) {
+    ossl::X509NamePtr subject(X509_NAME_new());
+    WARD_RETURN_IF_ERROR(AddNameEntry(subject.get(), "CN", params.common_name));
+    WARD_ASSIGN_OR_RETURN(subject_der, NameDer(subject.get()));
+  }
+  WARD_ASSIGN_OR_RETURN(Bytes issuer_der,
+                        NameDer(X509_get_subject_name(issuer.certificate->get())));
+  WARD_ASSIGN_OR_RETURN(Bytes spki, SpkiOf(params.public_key, params.spki_der));
+  WARD_ASSIGN_OR_RETURN(Bytes key_id, KeyIdentifier(spki));
+
+  Bytes extensions;
+  extensions.reserve(256 + params.id.str().size());
+  AppendExtension(extensions, kOidBasicConstraints, true, BasicConstraints(false, std::nullopt));
+  AppendExtension(extensions, kOidKeyUsage, true, kLeafKeyUsage);
+  AppendExtension(extensions, kOidExtKeyUsage, false, kServerAndClientAuth);
   // RFC 5280 §4.1.2.6: with an empty subject the SAN extension is critical.
-  WARD_RETURN_IF_ERROR(AddSubjectAltNames(x509.get(), params.id.str(), params.dns_names,
-                                          /*critical=*/params.common_name.empty()));
-  WARD_RETURN_IF_ERROR(AddKeyIdentifiers(x509.get(), issuer));
-  return Sign(std::move(x509), issuer);
+  AppendExtension(extensions, kOidSubjectAltName, params.common_name.empty(),
+                  SubjectAltNames(params.id.str(), params.dns_names));
+  AppendExtension(extensions, kOidSubjectKeyId, false, der::Tlv(der::kOctetString, key_id));
+  if (const ASN1_OCTET_STRING* kid = X509_get0_subject_key_id(issuer.certificate->get())) {
+    const ByteView aki(ASN1_STRING_get0_data(kid), static_cast<size_t>(ASN1_STRING_length(kid)));
+    AppendExtension(extensions, kOidAuthorityKeyId, false,
+                    der::Tlv(der::kSequence, der::Tlv(0x80, aki)));
+  }
+  return AssembleAndSign({.issuer_name = issuer_der,
+                          .subject_name = subject_der,
+                          .not_before = params.not_before,
+                          .not_after = not_after,
+                          .spki = spki,
+                          .extensions = extensions},
+                         issuer.signer());
 }
 
 Result<SpiffeId> SpiffeIdFromCertificate(const Certificate& cert) {

@@ -10,6 +10,7 @@
 #include "core/bundle.h"
 #include "core/certificate.h"
 #include "core/keys.h"
+#include "core/signer.h"
 #include "core/spiffe_id.h"
 #include "core/status.h"
 
@@ -17,9 +18,20 @@ namespace ward {
 
 // The signer of a new certificate: its key and, unless the certificate is self-signed, its own
 // certificate (whose subject becomes the issuer and whose key ID becomes the authority key ID).
-struct Issuer {
-  const PrivateKey& key;
-  const Certificate* certificate = nullptr;  // null: self-signed
+// Built in the call that uses it (`Issuer{key, &ca_cert}`); it borrows both.
+class Issuer {
+ public:
+  Issuer(const Signer& signer, const Certificate* cert = nullptr);
+  Issuer(const PrivateKey& key, const Certificate* cert = nullptr);
+  Issuer(const Issuer&) = delete;
+  Issuer& operator=(const Issuer&) = delete;
+
+  const Signer& signer() const { return *signer_; }
+  const Certificate* const certificate;  // null: self-signed
+
+ private:
+  std::optional<LocalSigner> local_;
+  const Signer* signer_;
 };
 
 struct CaCertificateParams {
@@ -36,6 +48,9 @@ struct X509SvidParams {
   SpiffeId id;  // non-root path (X509-SVID.md §3.1)
   PublicKey public_key;
   std::vector<std::string> dns_names;
+  // The exact SubjectPublicKeyInfo DER of public_key when the caller has it (from a CSR), which
+  // saves re-encoding the key; empty: encoded here.
+  Bytes spki_der;
   std::string common_name;  // empty: empty subject, so the SAN is marked critical
   UnixSeconds not_before = 0;
   UnixSeconds not_after = 0;  // clamped to the issuer's notAfter

@@ -158,6 +158,38 @@ TEST(X509SvidBuilderTest, RefusesMismatchedIssuerKey) {
                    .ok());
 }
 
+TEST(X509SvidBuilderTest, ValidityPast2049UsesGeneralizedTime) {
+  PrivateKey key = NewKey();
+  const UnixSeconds not_after = 2556144000;  // 2051-01-01
+  auto cert = IssueCaCertificate({.id = Id("spiffe://example.org"),
+                                  .public_key = key.public_key(),
+                                  .common_name = "long-lived",
+                                  .not_before = Now() - 60,
+                                  .not_after = not_after},
+                                 Issuer{key});
+  ASSERT_TRUE(cert.ok()) << cert.status().message();
+  EXPECT_EQ(cert->not_after(), not_after);
+  EXPECT_EQ(ASN1_STRING_type(X509_get0_notAfter(cert->get())), V_ASN1_GENERALIZEDTIME);
+  EXPECT_EQ(X509_verify(cert->get(), X509_get0_pubkey(cert->get())), 1);
+}
+
+TEST(X509SvidBuilderTest, EncodingIsCanonicalDer) {
+  // OpenSSL re-encodes every field from its decoded form; a non-DER encoding would differ.
+  TestCa ca("example.org");
+  auto leaf = ca.Issue("spiffe://example.org/w", NewKey().public_key());
+  ASSERT_TRUE(leaf.ok());
+  const Bytes der = leaf->ToDer();
+  const unsigned char* p = der.data();
+  ossl::X509Ptr fresh(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  ASSERT_TRUE(fresh);
+  unsigned char* tbs = nullptr;
+  const int tbs_len = i2d_re_X509_tbs(fresh.get(), &tbs);
+  ASSERT_GT(tbs_len, 0);
+  const std::string reencoded(reinterpret_cast<char*>(tbs), static_cast<size_t>(tbs_len));
+  OPENSSL_free(tbs);
+  EXPECT_NE(AsString(der).find(reencoded), std::string::npos);
+}
+
 TEST(X509SvidBuilderTest, WorksForEveryKeyType) {
   for (KeyType type : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kRsa2048}) {
     TestCa ca("example.org", type);
