@@ -52,9 +52,9 @@ std::string_view AuthorityStateName(AuthorityState s) {
 struct CertificateAuthority::Authority {
   AuthorityInfo info;
   int64_t key_created_at = 0;
-  std::shared_ptr<const PrivateKey> key;  // null when the key manager no longer has it
-  std::optional<Certificate> cert;        // X.509 authorities
-  std::optional<PublicKey> public_key;    // JWT authorities
+  std::shared_ptr<const Signer> key;    // null when the key manager no longer has it
+  std::optional<Certificate> cert;      // X.509 authorities
+  std::optional<PublicKey> public_key;  // JWT authorities
 };
 
 CertificateAuthority::CertificateAuthority(CaConfig config, KeyManager& keys,
@@ -303,7 +303,7 @@ Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, co
   if (!id.MemberOf(config_.trust_domain)) {
     return InvalidArgument(id.str() + " is not in trust domain " + config_.trust_domain.name());
   }
-  std::shared_ptr<const PrivateKey> signer;
+  std::shared_ptr<const Signer> signer;
   std::optional<Certificate> ca_cert;
   std::string authority_id;
   {
@@ -332,7 +332,7 @@ Result<IssuedJwtSvid> CertificateAuthority::MintJwtSvid(const SpiffeId& id,
   if (!id.MemberOf(config_.trust_domain)) {
     return InvalidArgument(id.str() + " is not in trust domain " + config_.trust_domain.name());
   }
-  std::shared_ptr<const PrivateKey> signer;
+  std::shared_ptr<const Signer> signer;
   std::string kid;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -34,18 +34,19 @@ Status CheckKeyId(const std::string& key_id) {
 
 class MemoryKeyManager final : public KeyManager {
  public:
-  Result<std::shared_ptr<const PrivateKey>> GenerateKey(const std::string& key_id,
-                                                        KeyType type) override {
+  Result<std::shared_ptr<const Signer>> GenerateKey(const std::string& key_id,
+                                                    KeyType type) override {
     WARD_RETURN_IF_ERROR(CheckKeyId(key_id));
     WARD_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Generate(type));
-    auto shared = std::make_shared<const PrivateKey>(std::move(key));
+    std::shared_ptr<const Signer> shared =
+        std::make_shared<LocalSigner>(std::make_shared<const PrivateKey>(std::move(key)));
     std::lock_guard<std::mutex> lock(mu_);
     if (!keys_.emplace(key_id, shared).second) {
       return Status(StatusCode::kAlreadyExists, "key " + key_id + " already exists");
     }
     return shared;
   }
-  Result<std::shared_ptr<const PrivateKey>> GetKey(const std::string& key_id) override {
+  Result<std::shared_ptr<const Signer>> GetKey(const std::string& key_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = keys_.find(key_id);
     if (it == keys_.end()) return NotFound("key " + key_id + " not found in memory key manager");
@@ -60,7 +61,7 @@ class MemoryKeyManager final : public KeyManager {
 
  private:
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const PrivateKey>> keys_;
+  std::map<std::string, std::shared_ptr<const Signer>> keys_;
 };
 
 // Seals `plain` with AES-256-GCM; the key ID is authenticated data, so a sealed file renamed to
@@ -149,8 +150,8 @@ class DiskKeyManager final : public KeyManager {
  public:
   DiskKeyManager(std::string dir, SecureBytes kek) : dir_(std::move(dir)), kek_(std::move(kek)) {}
 
-  Result<std::shared_ptr<const PrivateKey>> GenerateKey(const std::string& key_id,
-                                                        KeyType type) override {
+  Result<std::shared_ptr<const Signer>> GenerateKey(const std::string& key_id,
+                                                    KeyType type) override {
     WARD_RETURN_IF_ERROR(CheckKeyId(key_id));
     std::lock_guard<std::mutex> lock(mu_);
     const std::string path = dir_ + "/" + key_id + ".key";
@@ -161,12 +162,13 @@ class DiskKeyManager final : public KeyManager {
     WARD_ASSIGN_OR_RETURN(SecureBytes pkcs8, key.ToPkcs8Der());
     WARD_ASSIGN_OR_RETURN(Bytes sealed, Seal(kek_, key_id, pkcs8.view()));
     WARD_RETURN_IF_ERROR(WriteFileDurably(dir_, key_id + ".key", sealed));
-    auto shared = std::make_shared<const PrivateKey>(std::move(key));
+    std::shared_ptr<const Signer> shared =
+        std::make_shared<LocalSigner>(std::make_shared<const PrivateKey>(std::move(key)));
     cache_[key_id] = shared;
     return shared;
   }
 
-  Result<std::shared_ptr<const PrivateKey>> GetKey(const std::string& key_id) override {
+  Result<std::shared_ptr<const Signer>> GetKey(const std::string& key_id) override {
     WARD_RETURN_IF_ERROR(CheckKeyId(key_id));
     std::lock_guard<std::mutex> lock(mu_);
     if (const auto it = cache_.find(key_id); it != cache_.end()) return it->second;
@@ -182,7 +184,8 @@ class DiskKeyManager final : public KeyManager {
     ::close(fd);
     WARD_ASSIGN_OR_RETURN(SecureBytes pkcs8, Unseal(kek_, key_id, sealed));
     WARD_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::FromPkcs8Der(pkcs8.view()));
-    auto shared = std::make_shared<const PrivateKey>(std::move(key));
+    std::shared_ptr<const Signer> shared =
+        std::make_shared<LocalSigner>(std::make_shared<const PrivateKey>(std::move(key)));
     cache_[key_id] = shared;
     return shared;
   }
@@ -205,7 +208,7 @@ class DiskKeyManager final : public KeyManager {
   std::mutex mu_;
   std::string dir_;
   SecureBytes kek_;
-  std::map<std::string, std::shared_ptr<const PrivateKey>> cache_;
+  std::map<std::string, std::shared_ptr<const Signer>> cache_;
 };
 
 Result<SecureBytes> DecodeHexKek(std::string_view text, const std::string& source) {

@@ -1,6 +1,7 @@
 // Where the CA's signing keys live. Backends: `memory` (tests, development: keys die with the
 // process) and `disk` (each key PKCS#8-encoded and sealed with AES-256-GCM under a key encryption
-// key that never touches the disk in the clear). `pkcs11` (HSM) is planned behind this interface.
+// key that never touches the disk in the clear). `pkcs11` (HSM, in pkcs11_key_manager.h) keeps the
+// keys inside a token. Callers only ever see a Signer, so no backend hands out key material.
 #ifndef WARD_CA_KEY_MANAGER_H_
 #define WARD_CA_KEY_MANAGER_H_
 
@@ -9,6 +10,7 @@
 
 #include "core/bytes.h"
 #include "core/keys.h"
+#include "core/signer.h"
 #include "core/status.h"
 
 namespace ward::ca {
@@ -17,10 +19,10 @@ class KeyManager {
  public:
   virtual ~KeyManager() = default;
   // Creates a new key named `key_id` (letters, digits, '-', '_'); fails if the name is taken.
-  virtual Result<std::shared_ptr<const PrivateKey>> GenerateKey(const std::string& key_id,
-                                                                KeyType type) = 0;
+  virtual Result<std::shared_ptr<const Signer>> GenerateKey(const std::string& key_id,
+                                                            KeyType type) = 0;
   // kNotFound when no such key exists (e.g. a memory backend after a restart).
-  virtual Result<std::shared_ptr<const PrivateKey>> GetKey(const std::string& key_id) = 0;
+  virtual Result<std::shared_ptr<const Signer>> GetKey(const std::string& key_id) = 0;
   // Destroys the key; removing an unknown key is not an error.
   virtual Status DeleteKey(const std::string& key_id) = 0;
   virtual std::string_view name() const = 0;
