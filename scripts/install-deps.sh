@@ -10,6 +10,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libsqlite3-dev                        # embedded datastore
   libboost1.81-dev                      # Asio/Beast for the HTTP APIs
+  libp11-kit-dev softhsm2               # PKCS#11 header; SoftHSM2 token for the HSM tests
+  libyaml-cpp-dev                       # YAML configuration files
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   curl util-linux                       # integration tests: /metrics, setpriv

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -169,9 +171,14 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
                   "metrics/health host:port, empty for none");
   run->add_option("--audit-log", config->audit_log, "audit log file, or - for stdout");
   run->add_option("--log-level", config->log_level, "debug, info, warn or error");
-  run->add_option("--key-manager", config->key_manager, "memory or disk");
+  run->add_option("--key-manager", config->key_manager, "memory, disk or pkcs11");
   run->add_option("--kek-file", config->kek_file,
                   "disk key manager: key encryption key file (0600, 64 hex)");
+  run->add_option("--pkcs11-module", config->pkcs11_module,
+                  "pkcs11 key manager: the token's PKCS#11 library");
+  run->add_option("--pkcs11-token", config->pkcs11_token, "pkcs11 key manager: token label");
+  run->add_option("--pkcs11-pin-file", config->pkcs11_pin_file,
+                  "pkcs11 key manager: PIN file (0600); else $WARD_PKCS11_PIN");
   run->add_option("--key-type", config->key_type, "CA key type: ec-p256, ec-p384, rsa-2048, ...");
   run->add_option("--admin-uid", *admin_uids, "uid allowed on the admin socket, repeatable");
   run->add_option("--admin-spiffe-id", *admin_ids,
@@ -555,6 +562,11 @@ void RegisterAdminCommands(CLI::App& app, int* exit_code) {
                        {"csr", Base64Encode(*csr)}},
                       &out);
     if (*exit_code != kExitOk) return;
+    // The folder is created (owner-only) when missing.
+    if (::mkdir(xm->dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      *exit_code = Fail(kExitInvalid, "cannot create " + xm->dir + ": " + std::strerror(errno));
+      return;
+    }
     auto key_pem = key->ToPkcs8Pem();
     Status s =
         key_pem.ok() ? WriteFile(xm->dir + "/key.pem", key_pem->str(), 0600) : key_pem.status();

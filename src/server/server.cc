@@ -17,6 +17,7 @@
 #include "audit/audit_log.h"
 #include "ca/authority.h"
 #include "ca/key_manager.h"
+#include "ca/pkcs11_key_manager.h"
 #include "core/clock.h"
 #include "server/admin_api.h"
 #include "server/agent_api.h"
@@ -179,8 +180,13 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
   } else if (config.key_manager == "disk") {
     WARD_ASSIGN_OR_RETURN(SecureBytes kek, KeyEncryptionKey(config, log));
     WARD_ASSIGN_OR_RETURN(keys, ca::NewDiskKeyManager(config.data_dir + "/keys", std::move(kek)));
+  } else if (config.key_manager == "pkcs11") {
+    WARD_ASSIGN_OR_RETURN(SecureBytes pin, ca::LoadPin(config.pkcs11_pin_file, "WARD_PKCS11_PIN"));
+    WARD_ASSIGN_OR_RETURN(
+        keys, ca::NewPkcs11KeyManager({config.pkcs11_module, config.pkcs11_token, std::move(pin)}));
   } else {
-    return InvalidArgument("key manager must be memory or disk (pkcs11 is not available yet)");
+    return InvalidArgument("key manager must be memory, disk or pkcs11, not \"" +
+                           config.key_manager + "\"");
   }
   ca::CaConfig ca_config{.trust_domain = td,
                          .key_type = key_type,

@@ -29,8 +29,11 @@ struct ServerConfig {
   int64_t bundle_refresh_hint = 300;
   std::string audit_log = "-";  // "-" is stdout
   std::string log_level = "info";
-  std::string key_manager = "disk";  // memory | disk
+  std::string key_manager = "disk";  // memory | disk | pkcs11
   std::string kek_file;              // disk: KEK file; else $WARD_KEK; else generated
+  std::string pkcs11_module;         // pkcs11: the token's PKCS#11 library
+  std::string pkcs11_token;          // pkcs11: token label
+  std::string pkcs11_pin_file;       // pkcs11: PIN file (0600); else $WARD_PKCS11_PIN
   std::string key_type = "ec-p256";
   std::set<uid_t> admin_uids;
   std::set<std::string> admin_spiffe_ids;  // may call the admin API over mTLS (agent API port)
