@@ -52,8 +52,12 @@ std::string_view AuthorityStateName(AuthorityState s) {
 struct CertificateAuthority::Authority {
   AuthorityInfo info;
   int64_t key_created_at = 0;
-  std::shared_ptr<const Signer> key;    // null when the key manager no longer has it
-  std::optional<Certificate> cert;      // X.509 authorities
+  std::shared_ptr<const Signer> key;  // null when the key manager no longer has it
+  std::optional<Certificate> cert;    // X.509 authorities
+  // What relying parties anchor an X.509 authority's signatures on: its own (self-signed)
+  // certificate, the configured upstream's roots, or (made under an upstream CA no longer
+  // configured) its own certificate, kept as an anchor until what it signed expires.
+  enum class Anchor { kSelf, kUpstream, kOther } anchor = Anchor::kSelf;
   std::optional<PublicKey> public_key;  // JWT authorities
 };
 
@@ -62,6 +66,21 @@ CertificateAuthority::CertificateAuthority(CaConfig config, KeyManager& keys,
     : config_(std::move(config)), keys_(keys), store_(store) {}
 
 CertificateAuthority::~CertificateAuthority() = default;
+
+namespace {
+
+bool SignedBy(const Certificate& cert, const Certificate& issuer) {
+  const bool ok = X509_check_issued(issuer.get(), cert.get()) == X509_V_OK &&
+                  X509_verify(cert.get(), X509_get0_pubkey(issuer.get())) == 1;
+  ossl::DrainErrors();
+  return ok;
+}
+
+}  // namespace
+
+bool CertificateAuthority::InCurrentMode(const Authority& a) const {
+  return a.anchor == (config_.upstream ? Authority::Anchor::kUpstream : Authority::Anchor::kSelf);
+}
 
 std::vector<CertificateAuthority::Authority>& CertificateAuthority::List(AuthorityKind kind) {
   return kind == AuthorityKind::kX509 ? x509_ : jwt_;
@@ -96,7 +115,11 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Open(CaConfi
   // it so its certificates stay trusted until what it signed has expired, and start afresh.
   for (AuthorityKind kind : {AuthorityKind::kX509, AuthorityKind::kJwt}) {
     for (auto& a : ca->List(kind)) {
-      if (!a.key && a.info.state != AuthorityState::kRetired) {
+      // A successor prepared in another mode is never activated; its replacement is prepared.
+      const bool stale_successor = kind == AuthorityKind::kX509 &&
+                                   a.info.state == AuthorityState::kPrepared &&
+                                   !ca->InCurrentMode(a);
+      if ((!a.key || stale_successor) && a.info.state != AuthorityState::kRetired) {
         a.info.state = AuthorityState::kRetired;
         a.info.retired_at = now;
       }
@@ -129,6 +152,13 @@ Status CertificateAuthority::Load(const std::string& text) {
         if (kind == AuthorityKind::kX509) {
           WARD_ASSIGN_OR_RETURN(Certificate cert, Certificate::FromDer(der));
           a.info.not_after = cert.not_after();
+          if (SignedBy(cert, cert)) {
+            a.anchor = Authority::Anchor::kSelf;
+          } else if (config_.upstream && SignedBy(cert, config_.upstream->certificate)) {
+            a.anchor = Authority::Anchor::kUpstream;
+          } else {
+            a.anchor = Authority::Anchor::kOther;
+          }
           a.cert = std::move(cert);
         } else {
           WARD_ASSIGN_OR_RETURN(PublicKey pub, PublicKey::FromSpkiDer(der));
@@ -174,7 +204,17 @@ Status CertificateAuthority::Persist() {
 
 void CertificateAuthority::RebuildBundle() {
   std::vector<Certificate> x509;
-  for (const auto& a : x509_) x509.push_back(*a.cert);
+  bool upstream_roots = false;
+  for (const auto& a : x509_) {
+    if (a.anchor == Authority::Anchor::kUpstream) {
+      upstream_roots = true;
+    } else {
+      x509.push_back(*a.cert);
+    }
+  }
+  if (upstream_roots) {
+    for (const auto& root : config_.upstream->roots) x509.push_back(root);
+  }
   std::vector<JwtAuthority> jwt;
   for (const auto& a : jwt_) jwt.push_back({a.info.id, *a.public_key});
   auto bundle = TrustBundle::Create(config_.trust_domain, std::move(x509), std::move(jwt),
@@ -204,14 +244,21 @@ Result<CertificateAuthority::Authority> CertificateAuthority::NewX509Authority(
   // Valid for the grace period, two rotation periods and the longest SVID it may sign, so leaves
   // signed at the end of its active period are never clamped.
   const int64_t lifetime = config_.grace + 2 * config_.x509_ca_rotation + config_.max_x509_svid_ttl;
+  const CaCertificateParams params{
+      .id = td_id,
+      .public_key = a.key->public_key(),
+      .common_name = "Ward CA " + config_.trust_domain.name(),
+      .organization = config_.organization,
+      .not_before = now - 60,
+      .not_after = now + lifetime,
+      // Under an upstream CA, Ward's certificate signs only leaves.
+      .path_len = config_.upstream ? std::optional<int>(0) : std::nullopt};
   WARD_ASSIGN_OR_RETURN(Certificate cert,
-                        IssueCaCertificate({.id = td_id,
-                                            .public_key = a.key->public_key(),
-                                            .common_name = "Ward CA " + config_.trust_domain.name(),
-                                            .organization = config_.organization,
-                                            .not_before = now - 60,
-                                            .not_after = now + lifetime},
-                                           Issuer{*a.key}));
+                        config_.upstream
+                            ? IssueCaCertificate(params, Issuer{*config_.upstream->signer,
+                                                                &config_.upstream->certificate})
+                            : IssueCaCertificate(params, Issuer{*a.key}));
+  a.anchor = config_.upstream ? Authority::Anchor::kUpstream : Authority::Anchor::kSelf;
   a.info.id = cert.SerialHex();
   a.info.not_after = cert.not_after();
   a.cert = std::move(cert);
@@ -254,7 +301,11 @@ Result<bool> CertificateAuthority::TickKind(AuthorityKind kind, int64_t now) {
     }
     return true;
   }
-  if (prepared == nullptr && now >= active->info.activated_at + period - config_.grace) {
+  // An active X.509 authority from another mode (an upstream CA configured or removed since) is
+  // replaced as if its period had ended; its successor still waits out the grace.
+  const bool replace_now = kind == AuthorityKind::kX509 && !InCurrentMode(*active);
+  if (prepared == nullptr &&
+      (replace_now || now >= active->info.activated_at + period - config_.grace)) {
     WARD_ASSIGN_OR_RETURN(Authority a, kind == AuthorityKind::kX509 ? NewX509Authority(now, active)
                                                                     : NewJwtAuthority(now));
     list.push_back(std::move(a));  // invalidates `active`
@@ -263,7 +314,7 @@ Result<bool> CertificateAuthority::TickKind(AuthorityKind kind, int64_t now) {
     prepared = Find(kind, AuthorityState::kPrepared);
   }
   // A successor starts signing once its period is due and it has been published for `grace`.
-  if (prepared != nullptr && now >= active->info.activated_at + period &&
+  if (prepared != nullptr && (replace_now || now >= active->info.activated_at + period) &&
       now >= prepared->info.created_at + config_.grace) {
     active->info.state = AuthorityState::kRetired;
     active->info.retired_at = now;
@@ -306,6 +357,7 @@ Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, co
   std::shared_ptr<const Signer> signer;
   std::optional<Certificate> ca_cert;
   std::string authority_id;
+  bool under_upstream = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     Authority* active = Find(AuthorityKind::kX509, AuthorityState::kActive);
@@ -313,6 +365,7 @@ Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, co
     signer = active->key;
     ca_cert = active->cert;
     authority_id = active->info.id;
+    under_upstream = active->anchor == Authority::Anchor::kUpstream;
   }
   // At least a minute, at most the configured maximum (which wins if configured lower).
   const int64_t lifetime = std::min<int64_t>(
@@ -323,7 +376,14 @@ Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, co
                                                          .not_before = now - 10,
                                                          .not_after = now + lifetime},
                                                         Issuer{*signer, &*ca_cert}));
-  return IssuedX509Svid{leaf, {leaf}, authority_id};
+  IssuedX509Svid out{leaf, {leaf}, authority_id};
+  if (under_upstream) {
+    out.chain.push_back(*ca_cert);
+    const UpstreamCa& up = *config_.upstream;
+    if (!up.certificate_is_root) out.chain.push_back(up.certificate);
+    out.chain.insert(out.chain.end(), up.chain.begin(), up.chain.end());
+  }
+  return out;
 }
 
 Result<IssuedJwtSvid> CertificateAuthority::MintJwtSvid(const SpiffeId& id,
@@ -414,6 +474,11 @@ Result<AuthorityInfo> CertificateAuthority::Revoke(AuthorityKind kind, const std
   std::lock_guard<std::mutex> lock(mu_);
   WARD_ASSIGN_OR_RETURN(Authority * a, FindById(kind, id));
   if (!a->info.tainted) return FailedPrecondition("taint the authority before revoking it");
+  if (a->anchor == Authority::Anchor::kUpstream) {
+    return FailedPrecondition(
+        "this authority is anchored on the upstream CA's roots, which the bundle keeps; revoke "
+        "its certificate at the upstream CA");
+  }
   const AuthorityInfo info = a->info;
   auto& list = List(kind);
   const std::string key_id = a->info.key_id;

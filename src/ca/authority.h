@@ -24,6 +24,17 @@
 
 namespace ward::ca {
 
+// An upstream CA ("intermediate mode"): Ward's CA certificates are signed by it instead of being
+// self-signed, SVID chains carry them up to (not including) the roots, and the bundle publishes
+// the upstream roots instead of Ward's own certificates.
+struct UpstreamCa {
+  std::shared_ptr<const Signer> signer;
+  Certificate certificate;           // signs Ward's CA certificates
+  std::vector<Certificate> chain;    // between `certificate` and the roots (may be empty)
+  std::vector<Certificate> roots;    // trust anchors published in the bundle
+  bool certificate_is_root = false;  // `certificate` is itself one of the roots
+};
+
 struct CaConfig {
   TrustDomain trust_domain;
   KeyType key_type = KeyType::kEcP256;
@@ -34,6 +45,7 @@ struct CaConfig {
   int64_t max_x509_svid_ttl = 3600;
   int64_t max_jwt_svid_ttl = 900;
   int64_t bundle_refresh_hint = 300;
+  std::optional<UpstreamCa> upstream;  // none: self-signed root
 };
 
 enum class AuthorityKind { kX509, kJwt };
@@ -54,7 +66,9 @@ struct AuthorityInfo {
 
 struct IssuedX509Svid {
   Certificate leaf;
-  std::vector<Certificate> chain;  // leaf first; with a self-signed root that is just the leaf
+  // Leaf first, then the intermediates up to (not including) a trust anchor: with a self-signed
+  // root that is just the leaf; under an upstream CA, Ward's CA certificate and the upstream chain.
+  std::vector<Certificate> chain;
   std::string authority_id;
 };
 
@@ -86,7 +100,8 @@ class CertificateAuthority {
   // Forced rotation for incidents. Prepare makes a successor now; Activate switches to the
   // prepared one immediately (grace skipped, the operator's call); Taint marks a retired or
   // active authority so agents re-issue what it signed; Revoke removes a tainted, non-active
-  // authority from the bundle at once.
+  // authority from the bundle at once (refused under an upstream CA, whose roots the bundle holds:
+  // revoke at the upstream instead).
   Result<AuthorityInfo> Prepare(AuthorityKind kind, int64_t now);
   Result<AuthorityInfo> Activate(AuthorityKind kind, int64_t now);
   Result<AuthorityInfo> Taint(AuthorityKind kind, const std::string& id, int64_t now);
@@ -105,6 +120,9 @@ class CertificateAuthority {
   Result<bool> TickKind(AuthorityKind kind, int64_t now);
   std::vector<Authority>& List(AuthorityKind kind);
   Authority* Find(AuthorityKind kind, AuthorityState state);
+  // Whether an X.509 authority was made in the current mode (self-signed, or by the configured
+  // upstream CA); one from another mode is replaced, after the usual grace.
+  bool InCurrentMode(const Authority& a) const;
   Result<Authority*> FindById(AuthorityKind kind, const std::string& id);
   void RebuildBundle();
 

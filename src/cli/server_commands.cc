@@ -177,6 +177,13 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   run->add_option("--pkcs11-module", config->pkcs11_module,
                   "pkcs11 key manager: the token's PKCS#11 library");
   run->add_option("--pkcs11-token", config->pkcs11_token, "pkcs11 key manager: token label");
+  run->add_option("--upstream-ca-cert", config->upstream_ca_cert,
+                  "intermediate mode: PEM upstream CA certificate, then its chain");
+  run->add_option("--upstream-ca-key", config->upstream_ca_key,
+                  "intermediate mode: the upstream CA's PEM key (0600)");
+  run->add_option("--upstream-bundle", config->upstream_bundle,
+                  "intermediate mode: PEM trust anchors (default: the self-signed certificates "
+                  "of --upstream-ca-cert)");
   run->add_option("--pkcs11-pin-file", config->pkcs11_pin_file,
                   "pkcs11 key manager: PIN file (0600); else $WARD_PKCS11_PIN");
   run->add_option("--key-type", config->key_type, "CA key type: ec-p256, ec-p384, rsa-2048, ...");

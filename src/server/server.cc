@@ -18,6 +18,7 @@
 #include "ca/authority.h"
 #include "ca/key_manager.h"
 #include "ca/pkcs11_key_manager.h"
+#include "ca/upstream.h"
 #include "core/clock.h"
 #include "server/admin_api.h"
 #include "server/agent_api.h"
@@ -196,6 +197,14 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                          .max_x509_svid_ttl = config.max_x509_svid_ttl,
                          .max_jwt_svid_ttl = config.max_jwt_svid_ttl,
                          .bundle_refresh_hint = config.bundle_refresh_hint};
+  if (!config.upstream_ca_cert.empty() || !config.upstream_ca_key.empty()) {
+    WARD_ASSIGN_OR_RETURN(ca_config.upstream,
+                          ca::LoadUpstreamCa(config.upstream_ca_cert, config.upstream_ca_key,
+                                             config.upstream_bundle, UnixNow()));
+    log.Info("intermediate CA under an upstream CA",
+             {{"upstream", ca_config.upstream->certificate.SubjectString()},
+              {"anchors", std::to_string(ca_config.upstream->roots.size())}});
+  }
   WARD_ASSIGN_OR_RETURN(std::unique_ptr<ca::CertificateAuthority> ca,
                         ca::CertificateAuthority::Open(ca_config, *keys, *store, UnixNow()));
 

@@ -34,6 +34,10 @@ struct ServerConfig {
   std::string pkcs11_module;         // pkcs11: the token's PKCS#11 library
   std::string pkcs11_token;          // pkcs11: token label
   std::string pkcs11_pin_file;       // pkcs11: PIN file (0600); else $WARD_PKCS11_PIN
+  // Intermediate mode: Ward's CA certificates are signed by this upstream CA (ca/upstream.h).
+  std::string upstream_ca_cert;
+  std::string upstream_ca_key;
+  std::string upstream_bundle;
   std::string key_type = "ec-p256";
   std::set<uid_t> admin_uids;
   std::set<std::string> admin_spiffe_ids;  // may call the admin API over mTLS (agent API port)
