@@ -14,6 +14,7 @@
 
 #include "cli/admin_client.h"
 #include "cli/cli_io.h"
+#include "cli/config_apply.h"
 #include "core/base64.h"
 #include "core/bundle.h"
 #include "core/csr.h"
@@ -148,7 +149,9 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   auto admin_ids = std::make_shared<std::vector<std::string>>();
   auto config_file = std::make_shared<std::string>();
   CLI::App* run = server->add_subcommand("run", "run the server until SIGINT/SIGTERM");
-  run->add_option("--config", *config_file, "configuration file (not supported yet)");
+  run->add_option("--config", *config_file,
+                  "YAML configuration: these flags in snake_case, at the top level or under "
+                  "server:; flags given here win");
   run->add_option("--trust-domain", config->trust_domain, "trust domain name");
   run->add_option("--data-dir", config->data_dir, "data folder (database, keys), created 0700");
   run->add_option("--bind-address", config->bind_address, "agent API address (TLS 1.3)");
@@ -199,8 +202,11 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   run->add_option("--max-jwt-ttl", config->max_jwt_svid_ttl, "longest JWT-SVID lifetime");
   run->callback([=] {
     if (!config_file->empty()) {
-      *exit_code = Fail(kExitUsage, "--config is not supported yet; use flags");
-      return;
+      const Status applied = ApplyConfigFile(*run, *config_file, "server");
+      if (!applied.ok()) {
+        *exit_code = Fail(kExitUsage, applied.message());
+        return;
+      }
     }
     for (unsigned uid : *admin_uids) config->admin_uids.insert(static_cast<uid_t>(uid));
     for (const auto& id : *admin_ids) {
