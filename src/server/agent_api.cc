@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <set>
 
 #include "core/base64.h"
@@ -61,6 +62,54 @@ Result<std::vector<store::RegistrationEntry>> AuthorizedEntries(store::DataStore
           queue.push_back({e.spiffe_id.str(), depth + 1});
         }
         out.push_back(std::move(e));
+      }
+      token = page.next_page_token;
+    } while (!token.empty());
+  }
+  return out;
+}
+
+// The entries an incremental sync withdraws from an agent: withdrawals from a parent it serves,
+// and everything that was nested under a withdrawn or renamed entry and is no longer authorized
+// (a nested entry does not change when the entry above it goes, so it has no withdrawal row of
+// its own). `mine` and `parents` describe what the agent is authorized for now.
+Result<std::vector<std::string>> WithdrawnFromAgent(
+    const std::vector<store::EntryWithdrawal>& withdrawals, const std::set<std::string>& mine,
+    const std::set<std::string>& parents, store::DataStore& db) {
+  std::multimap<std::string, const store::EntryWithdrawal*> withdrawn_under;
+  for (const auto& w : withdrawals) withdrawn_under.emplace(w.parent_id, &w);
+  std::vector<std::string> out;
+  std::set<std::string> sent;
+  std::set<std::string> visited;                 // SPIFFE IDs whose former children were examined
+  std::deque<std::pair<std::string, int>> lost;  // names that no longer anchor anything here
+  auto withdraw = [&](const std::string& id) {
+    if (!mine.count(id) && sent.insert(id).second) out.push_back(id);
+  };
+  auto lose = [&](const std::string& spiffe_id, int depth) {
+    if (!spiffe_id.empty() && !parents.count(spiffe_id) && depth < 8 &&
+        visited.insert(spiffe_id).second) {
+      lost.push_back({spiffe_id, depth});
+    }
+  };
+  for (const auto& w : withdrawals) {
+    if (!parents.count(w.parent_id)) continue;
+    withdraw(w.id);
+    lose(w.spiffe_id, 0);
+  }
+  while (!lost.empty()) {
+    auto [name, depth] = lost.front();
+    lost.pop_front();
+    const auto [first, last] = withdrawn_under.equal_range(name);
+    for (auto it = first; it != last; ++it) {
+      withdraw(it->second->id);
+      lose(it->second->spiffe_id, depth + 1);
+    }
+    std::string token;
+    do {
+      WARD_ASSIGN_OR_RETURN(store::EntryPage page, db.ListEntries(token, 1000, std::nullopt, name));
+      for (const auto& e : page.entries) {
+        withdraw(e.id);
+        lose(e.spiffe_id.str(), depth + 1);
       }
       token = page.next_page_token;
     } while (!token.empty());
@@ -281,9 +330,9 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       for (const auto& e : changes.upserted) {
         if (mine.count(e.id)) entries.push_back(EntryToJson(e));
       }
-      for (const auto& w : changes.withdrawn) {
-        if (parents.count(w.parent_id) && !mine.count(w.id)) deleted.push_back(w.id);
-      }
+      WARD_ASSIGN_OR_RETURN(std::vector<std::string> withdrawn,
+                            WithdrawnFromAgent(changes.withdrawn, mine, parents, api.deps_.store));
+      for (auto& id : withdrawn) deleted.push_back(std::move(id));
     }
     const TrustBundle bundle = api.deps_.ca.Bundle();
     json out = {{"revision", revision},

@@ -80,6 +80,20 @@ CREATE TABLE federation (
     R"sql(
 ALTER TABLE entry_tombstones ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
 )sql",
+    // One row per withdrawal (an entry can leave several parents between two syncs), with the
+    // SPIFFE ID it had, so entries nested under it are withdrawn too.
+    R"sql(
+CREATE TABLE entry_withdrawals (
+  id TEXT NOT NULL,
+  parent_id TEXT NOT NULL,
+  spiffe_id TEXT NOT NULL DEFAULT '',
+  revision INTEGER NOT NULL
+);
+INSERT INTO entry_withdrawals (id, parent_id, revision)
+  SELECT id, parent_id, revision FROM entry_tombstones;
+DROP TABLE entry_tombstones;
+CREATE INDEX withdrawals_by_revision ON entry_withdrawals (revision);
+)sql",
 };
 
 struct DbCloser {
@@ -220,17 +234,18 @@ class SqliteStore final : public DataStore {
   Status DeleteEntry(const std::string& id) override {
     std::lock_guard<std::mutex> lock(mu_);
     WARD_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    Statement del(db_.get(), "DELETE FROM entries WHERE id = ? RETURNING parent_id");
+    Statement del(db_.get(), "DELETE FROM entries WHERE id = ? RETURNING parent_id, spiffe_id");
     del.Bind(1, id);
     const int rc = del.Step();
     if (rc == SQLITE_DONE) return Rollback(NotFound("entry not found: " + id));
     if (rc != SQLITE_ROW) return Rollback(DbError(db_.get(), "delete entry"));
     const std::string parent = del.Text(0);
+    const std::string spiffe_id = del.Text(1);
     while (del.Step() == SQLITE_ROW) {
     }
     auto revision = BumpRevision();
     if (!revision.ok()) return Rollback(revision.status());
-    WARD_RETURN_IF_ERROR(RecordWithdrawal(id, parent, *revision));
+    WARD_RETURN_IF_ERROR(RecordWithdrawal(id, parent, spiffe_id, *revision));
     return Exec("COMMIT");
   }
 
@@ -292,10 +307,12 @@ class SqliteStore final : public DataStore {
       changes.upserted.push_back(std::move(e).value());
     }
     if (rc != SQLITE_DONE) return Rollback(DbError(db_.get(), "read entry changes"));
-    Statement tomb(db_.get(), "SELECT id, parent_id FROM entry_tombstones WHERE revision > ?");
+    Statement tomb(db_.get(),
+                   "SELECT id, parent_id, spiffe_id FROM entry_withdrawals WHERE revision > ? "
+                   "ORDER BY revision");
     tomb.Bind(1, revision);
     while ((rc = tomb.Step()) == SQLITE_ROW)
-      changes.withdrawn.push_back({tomb.Text(0), tomb.Text(1)});
+      changes.withdrawn.push_back({tomb.Text(0), tomb.Text(1), tomb.Text(2)});
     if (rc != SQLITE_DONE) return Rollback(DbError(db_.get(), "read deletions"));
     auto current = ReadRevision();
     if (!current.ok()) return Rollback(current.status());
@@ -550,12 +567,14 @@ class SqliteStore final : public DataStore {
     return v;
   }
 
-  // Inside a transaction: notes that entry `id` left `parent` at `revision`.
-  Status RecordWithdrawal(const std::string& id, const std::string& parent, int64_t revision) {
-    Statement tomb(
-        db_.get(),
-        "INSERT OR REPLACE INTO entry_tombstones (id, revision, parent_id) VALUES (?, ?, ?)");
-    tomb.Bind(1, id).Bind(2, revision).Bind(3, parent);
+  // Inside a transaction: notes that entry `id`, then named `spiffe_id`, left `parent` (or stopped
+  // being `spiffe_id`) at `revision`.
+  Status RecordWithdrawal(const std::string& id, const std::string& parent,
+                          const std::string& spiffe_id, int64_t revision) {
+    Statement tomb(db_.get(),
+                   "INSERT INTO entry_withdrawals (id, revision, parent_id, spiffe_id) VALUES "
+                   "(?, ?, ?, ?)");
+    tomb.Bind(1, id).Bind(2, revision).Bind(3, parent).Bind(4, spiffe_id);
     if (tomb.Step() != SQLITE_DONE) return Rollback(DbError(db_.get(), "record withdrawal"));
     return OkStatus();
   }
@@ -574,11 +593,13 @@ class SqliteStore final : public DataStore {
     if (!revision.ok()) return Rollback(revision.status());
     entry.revision = *revision;
     if (!insert) {
-      // An update that moves the entry to another parent withdraws it from the old one.
-      Statement old_parent(db_.get(), "SELECT parent_id FROM entries WHERE id = ?");
-      old_parent.Bind(1, entry.id);
-      if (old_parent.Step() == SQLITE_ROW && old_parent.Text(0) != entry.parent_id.str()) {
-        WARD_RETURN_IF_ERROR(RecordWithdrawal(entry.id, old_parent.Text(0), entry.revision));
+      // An update that moves the entry to another parent withdraws it from the old one; one that
+      // renames it withdraws what was nested under the old name.
+      Statement old(db_.get(), "SELECT parent_id, spiffe_id FROM entries WHERE id = ?");
+      old.Bind(1, entry.id);
+      if (old.Step() == SQLITE_ROW &&
+          (old.Text(0) != entry.parent_id.str() || old.Text(1) != entry.spiffe_id.str())) {
+        WARD_RETURN_IF_ERROR(RecordWithdrawal(entry.id, old.Text(0), old.Text(1), entry.revision));
       }
     }
     const char* sql =
@@ -633,9 +654,13 @@ Status Configure(sqlite3* db) {
 }
 
 Status Migrate(sqlite3* db) {
-  Statement version(db, "PRAGMA user_version");
-  if (version.Step() != SQLITE_ROW) return DbError(db, "read schema version");
-  const int64_t current = version.Int(0);
+  int64_t current = 0;
+  {
+    // Finalized before migrating: an open statement would lock the tables a migration drops.
+    Statement version(db, "PRAGMA user_version");
+    if (version.Step() != SQLITE_ROW) return DbError(db, "read schema version");
+    current = version.Int(0);
+  }
   const int64_t target = static_cast<int64_t>(std::size(kMigrations));
   if (current > target) {
     return FailedPrecondition("database schema version " + std::to_string(current) +

@@ -81,6 +81,7 @@ struct EntryPage {
 struct EntryWithdrawal {
   std::string id;
   std::string parent_id;  // the parent it was under
+  std::string spiffe_id;  // the SPIFFE ID it had (empty in rows from before schema 4)
 };
 
 struct EntryChanges {

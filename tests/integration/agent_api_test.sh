@@ -180,6 +180,39 @@ REV2=$(jget revision < longpoll.json)
 call inc2 GET "/sync?revision=$REV2&bundle_sequence=$SEQ" "" agent
 if grep -q "$NESTED" longpoll.json || grep -q "\"deleted\":\[\"$NESTED\"\]" <<<"$body"; then
   pass "deleted entry withdrawn"; else fail "deleted entry withdrawn" "$(cat longpoll.json) / $body"; fi
+# Entries nested under a withdrawn or renamed entry have no change of their own; the sync must
+# still withdraw them.
+TOP=$("$WARD" entry create --output json --spiffe-id spiffe://example.org/top --parent-id "$AGENT_ID" \
+  --selector unix:uid:3000 | jget id)
+MID=$("$WARD" entry create --output json --spiffe-id spiffe://example.org/top/mid \
+  --parent-id spiffe://example.org/top --selector unix:uid:3001 | jget id)
+LEAF=$("$WARD" entry create --output json --spiffe-id spiffe://example.org/top/mid/leaf \
+  --parent-id spiffe://example.org/top/mid --selector unix:uid:3002 | jget id)
+call chain GET /sync "" agent
+REV3=$(jget revision <<<"$body")
+grep -q "$LEAF" <<<"$body" && pass "three-level nesting is authorized" || fail "three-level nesting is authorized" "$body"
+"$WARD" entry update --id "$MID" --spiffe-id spiffe://example.org/top/mid2 \
+  --parent-id spiffe://example.org/top --selector unix:uid:3001 >/dev/null
+call renamed GET "/sync?revision=$REV3&bundle_sequence=$SEQ" "" agent
+deleted=$(jget deleted <<<"$body")
+[[ "$deleted" == *"$LEAF"* && "$deleted" != *"$MID"* ]] &&
+  pass "renaming an entry withdraws what was nested under its old name, not itself" ||
+  fail "renaming an entry withdraws what was nested under its old name" "$body"
+REV4=$(jget revision <<<"$body")
+"$WARD" entry update --id "$MID" --spiffe-id spiffe://example.org/top/mid \
+  --parent-id spiffe://example.org/top --selector unix:uid:3001 >/dev/null
+call back GET "/sync?revision=$REV4&bundle_sequence=$SEQ" "" agent
+REV5=$(jget revision <<<"$body")
+"$WARD" entry delete --id "$TOP" >/dev/null
+call cascade GET "/sync?revision=$REV5&bundle_sequence=$SEQ" "" agent
+deleted=$(jget deleted <<<"$body")
+[[ "$deleted" == *"$TOP"* && "$deleted" == *"$MID"* && "$deleted" == *"$LEAF"* ]] &&
+  pass "deleting an entry withdraws everything nested under it" ||
+  fail "deleting an entry withdraws everything nested under it" "$body"
+call full GET /sync "" agent
+grep -q "$MID" <<<"$body" && fail "a full sync agrees: nested entries are gone" "$body" ||
+  pass "a full sync agrees: nested entries are gone"
+
 call bundle GET /bundle "" agent
 expect_code "bundle fetch" 200 '"x509-svid"'
 

@@ -155,6 +155,57 @@ TEST_F(SqliteStoreTest, MovingAnEntryWithdrawsItFromItsOldParent) {
   EXPECT_TRUE(store_->EntryChangesSince(after_move)->withdrawn.empty());
 }
 
+TEST_F(SqliteStoreTest, EveryWithdrawalIsKeptWithTheOldName) {
+  auto e = store_->CreateEntry(Entry("spiffe://example.org/a", {"unix:uid:1"}));
+  ASSERT_TRUE(e.ok());
+  const int64_t before = *store_->CurrentRevision();
+  RegistrationEntry moved = *e;
+  moved.parent_id = Id("spiffe://example.org/second");
+  ASSERT_TRUE(store_->UpdateEntry(moved).ok());
+  moved.parent_id = Id("spiffe://example.org/third");
+  moved.spiffe_id = Id("spiffe://example.org/renamed");
+  ASSERT_TRUE(store_->UpdateEntry(moved).ok());
+  // Two moves between syncs: both former parents learn of it, in order, with the old name.
+  auto changes = store_->EntryChangesSince(before);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes->withdrawn.size(), 2u);
+  EXPECT_EQ(changes->withdrawn[0].parent_id, "spiffe://example.org/agent");
+  EXPECT_EQ(changes->withdrawn[1].parent_id, "spiffe://example.org/second");
+  EXPECT_EQ(changes->withdrawn[1].spiffe_id, "spiffe://example.org/a");
+  // A rename alone is recorded too (what was nested under the old name loses its anchor).
+  const int64_t after = *store_->CurrentRevision();
+  moved.spiffe_id = Id("spiffe://example.org/again");
+  ASSERT_TRUE(store_->UpdateEntry(moved).ok());
+  auto renamed = store_->EntryChangesSince(after);
+  ASSERT_EQ(renamed->withdrawn.size(), 1u);
+  EXPECT_EQ(renamed->withdrawn[0].parent_id, "spiffe://example.org/third");
+  EXPECT_EQ(renamed->withdrawn[0].spiffe_id, "spiffe://example.org/renamed");
+}
+
+TEST_F(SqliteStoreTest, SchemaThreeTombstonesSurviveTheUpgrade) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  // Put the database back in schema 3's shape, with one tombstone.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE entry_withdrawals;"
+                         "CREATE TABLE entry_tombstones (id TEXT PRIMARY KEY, revision INTEGER NOT "
+                         "NULL, parent_id TEXT NOT NULL DEFAULT '');"
+                         "INSERT INTO entry_tombstones VALUES ('old', 1, 'spiffe://example.org/p');"
+                         "PRAGMA user_version = 3;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto reopened = OpenSqliteStore(path_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().message();
+  auto changes = (*reopened)->EntryChangesSince(0);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes->withdrawn.size(), 1u);
+  EXPECT_EQ(changes->withdrawn[0].id, "old");
+  EXPECT_EQ(changes->withdrawn[0].parent_id, "spiffe://example.org/p");
+  EXPECT_EQ(changes->withdrawn[0].spiffe_id, "");
+}
+
 TEST_F(SqliteStoreTest, JoinTokensAreSingleUseAndExpire) {
   ASSERT_TRUE(store_->CreateJoinToken({"secret-1", "/ward/agent/join_token/a", 2000}).ok());
   ASSERT_TRUE(store_->CreateJoinToken({"secret-2", "/ward/agent/join_token/b", 1000}).ok());
