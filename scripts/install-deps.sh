@@ -12,6 +12,7 @@ packages=(
   libboost1.81-dev                      # Asio/Beast for the HTTP APIs
   libp11-kit-dev softhsm2               # PKCS#11 header; SoftHSM2 token for the HSM tests
   libyaml-cpp-dev                       # YAML configuration files
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # Workload API (gRPC)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   curl util-linux                       # integration tests: /metrics, setpriv

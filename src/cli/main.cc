@@ -1,6 +1,7 @@
 // The single `ward` binary: every subcommand of DESIGN.md's CLI contract hangs off this App.
 #include <CLI/CLI.hpp>
 
+#include "cli/agent_commands.h"
 #include "cli/audit_commands.h"
 #include "cli/cli_io.h"
 #include "cli/server_commands.h"
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   app.add_subcommand("agent", "the Ward agent; admin verbs on attested agents")
       ->require_subcommand(1);
   ward::cli::RegisterAdminCommands(app, &exit_code);
+  ward::cli::RegisterAgentCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

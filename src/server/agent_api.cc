@@ -313,7 +313,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     json entries = json::array();
     json deleted = json::array();
     int64_t revision = 0;
-    const bool full = since <= 0;
+    const bool full = since < 0;
     if (full) {
       WARD_ASSIGN_OR_RETURN(revision, api.deps_.store.CurrentRevision());
       for (const auto& e : authorized) entries.push_back(EntryToJson(e));
@@ -354,7 +354,9 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
   }
 
   void Sync(const AuthenticatedAgent& agent) {
-    int64_t since = 0, wait = 0;
+    // No revision (or a negative one) asks for the full state; revision=0 is an incremental
+    // sync from an empty datastore, which can wait like any other.
+    int64_t since = -1, wait = 0;
     uint64_t bundle_seq = 0;
     try {
       if (auto it = req.query.find("revision"); it != req.query.end())

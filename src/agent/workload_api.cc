@@ -1,0 +1,543 @@
+#include "agent/workload_api.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/clock.h"
+#include "workload.grpc.pb.h"
+
+namespace ward::agent {
+namespace {
+
+constexpr char kHeader[] = "workload.spiffe.io";
+constexpr size_t kWorkers = 4;
+
+grpc::Status ToGrpc(const Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+      return {grpc::StatusCode::INVALID_ARGUMENT, s.message()};
+    case StatusCode::kPermissionDenied:
+      return {grpc::StatusCode::PERMISSION_DENIED, s.message()};
+    case StatusCode::kNotFound:
+      return {grpc::StatusCode::PERMISSION_DENIED, s.message()};
+    default:
+      return {grpc::StatusCode::UNAVAILABLE, s.message()};
+  }
+}
+
+// A few threads for the work that may block on the server (signing a cold SVID, minting a JWT),
+// so gRPC's callback threads never do.
+class WorkerPool {
+ public:
+  explicit WorkerPool(size_t n) {
+    for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~WorkerPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// Connections accepted here, by the fd number gRPC reports as the peer ("fd:N").
+class PeerTable {
+ public:
+  void Put(int fd, std::shared_ptr<PeerProcess> peer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    peers_[fd] = std::move(peer);
+  }
+  std::shared_ptr<PeerProcess> Find(const std::string& grpc_peer) {
+    if (grpc_peer.rfind("fd:", 0) != 0) return nullptr;
+    const int fd = std::atoi(grpc_peer.c_str() + 3);
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = peers_.find(fd);
+    return it == peers_.end() ? nullptr : it->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<int, std::shared_ptr<PeerProcess>> peers_;
+};
+
+// Who is calling: the header check and workload attestation every RPC starts with.
+struct Caller {
+  std::shared_ptr<PeerProcess> peer;
+  std::vector<store::Selector> selectors;
+};
+
+class Service;
+
+// Something a stream can be asked to re-send when the agent's state changes.
+class Watcher {
+ public:
+  virtual ~Watcher() = default;
+  virtual void Refresh() = 0;
+};
+
+class Service final : public SpiffeWorkloadAPI::CallbackService {
+ public:
+  Service(IdentityProvider& provider, telemetry::Logger& log)
+      : provider_(provider), log_(log), workers_(kWorkers) {
+    notifier_ = std::thread([this] { NotifyLoop(); });
+  }
+  ~Service() override { Stop(); }
+
+  void Stop() {
+    if (stopping_.exchange(true)) return;
+    provider_.cache().Poke();
+    if (notifier_.joinable()) notifier_.join();
+  }
+
+  PeerTable& peers() { return peers_; }
+  WorkerPool& workers() { return workers_; }
+  IdentityProvider& provider() { return provider_; }
+  bool stopping() const { return stopping_; }
+
+  void AddWatcher(const std::shared_ptr<Watcher>& w) {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    watchers_.push_back(w);
+  }
+
+  // The security header (exactly one value, "true"), then the caller's selectors.
+  Result<Caller> Identify(grpc::CallbackServerContext* ctx) {
+    const auto& md = ctx->client_metadata();
+    const auto range = md.equal_range(kHeader);
+    size_t count = 0;
+    bool ok = false;
+    for (auto it = range.first; it != range.second; ++it) {
+      ++count;
+      ok = std::string_view(it->second.data(), it->second.size()) == "true";
+    }
+    if (count != 1 || !ok) return InvalidArgument("security header missing from request");
+    auto peer = peers_.Find(ctx->peer());
+    if (!peer) return PermissionDenied("caller is not on the agent's Unix socket");
+    auto selectors = attestor_.Attest(*peer);
+    if (!selectors.ok()) return selectors.status();
+    return Caller{std::move(peer), std::move(selectors).value()};
+  }
+
+  Result<X509SVIDResponse> BuildX509(const Caller& caller) {
+    WARD_ASSIGN_OR_RETURN(std::vector<X509Identity> ids,
+                          provider_.X509Identities(caller.selectors));
+    if (ids.empty()) return PermissionDenied("no identity issued");
+    const BundleSnapshot bundles = provider_.Bundles();
+    if (!bundles.own) return Status(StatusCode::kUnavailable, "no trust bundle yet");
+    const Bytes own = bundles.own->ToDer();
+    X509SVIDResponse out;
+    std::set<std::string> federated;
+    for (const auto& id : ids) {
+      X509SVID* svid = out.add_svids();
+      svid->set_spiffe_id(id.svid->spiffe_id);
+      svid->set_x509_svid(id.svid->chain_der.data(), id.svid->chain_der.size());
+      svid->set_x509_svid_key(id.svid->key_der.data(), id.svid->key_der.size());
+      svid->set_bundle(own.data(), own.size());
+      federated.insert(id.federates_with.begin(), id.federates_with.end());
+    }
+    for (const auto& td : federated) {
+      const auto it = bundles.federated.find(td);
+      if (it == bundles.federated.end()) continue;
+      const Bytes der = it->second->ToDer();
+      (*out.mutable_federated_bundles())["spiffe://" + td] = std::string(der.begin(), der.end());
+    }
+    return out;
+  }
+
+  // Own bundle plus the federated ones the caller's entries name; `jwt` picks JWKS over DER.
+  Result<std::map<std::string, std::string>> BundleMap(const Caller& caller, bool jwt) {
+    if (provider_.cache().Matching(caller.selectors).empty()) {
+      return PermissionDenied("no identity issued");
+    }
+    const BundleSnapshot bundles = provider_.Bundles();
+    if (!bundles.own) return Status(StatusCode::kUnavailable, "no trust bundle yet");
+    auto encode = [jwt](const TrustBundle& b) {
+      if (jwt) return b.ToJwks();
+      const Bytes der = b.ToDer();
+      return std::string(der.begin(), der.end());
+    };
+    std::map<std::string, std::string> out;
+    out["spiffe://" + bundles.own->trust_domain().name()] = encode(*bundles.own);
+    for (const auto& td : provider_.FederatesWith(caller.selectors)) {
+      const auto it = bundles.federated.find(td);
+      if (it != bundles.federated.end()) out["spiffe://" + td] = encode(*it->second);
+    }
+    return out;
+  }
+
+  grpc::ServerWriteReactor<X509SVIDResponse>* FetchX509SVID(grpc::CallbackServerContext* ctx,
+                                                            const X509SVIDRequest*) override;
+  grpc::ServerWriteReactor<X509BundlesResponse>* FetchX509Bundles(
+      grpc::CallbackServerContext* ctx, const X509BundlesRequest*) override;
+  grpc::ServerWriteReactor<JWTBundlesResponse>* FetchJWTBundles(grpc::CallbackServerContext* ctx,
+                                                                const JWTBundlesRequest*) override;
+
+  grpc::ServerUnaryReactor* FetchJWTSVID(grpc::CallbackServerContext* ctx,
+                                         const JWTSVIDRequest* req,
+                                         JWTSVIDResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    workers_.Post(
+        [this, ctx, req, resp, reactor] { reactor->Finish(ToGrpc(DoFetchJwt(ctx, *req, resp))); });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ValidateJWTSVID(grpc::CallbackServerContext* ctx,
+                                            const ValidateJWTSVIDRequest* req,
+                                            ValidateJWTSVIDResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpc(DoValidate(ctx, *req, resp)));
+    return reactor;
+  }
+
+ private:
+  Status DoFetchJwt(grpc::CallbackServerContext* ctx, const JWTSVIDRequest& req,
+                    JWTSVIDResponse* resp) {
+    WARD_ASSIGN_OR_RETURN(Caller caller, Identify(ctx));
+    std::vector<std::string> audience;
+    for (const auto& a : req.audience()) {
+      if (a.empty()) return InvalidArgument("audience values must not be empty");
+      audience.push_back(a);
+    }
+    if (audience.empty()) return InvalidArgument("audience must be specified");
+    if (!req.spiffe_id().empty()) {
+      auto id = SpiffeId::Parse(req.spiffe_id());
+      if (!id.ok()) return id.status().WithContext("spiffe_id");
+    }
+    WARD_ASSIGN_OR_RETURN(std::vector<JwtIdentity> ids,
+                          provider_.JwtIdentities(caller.selectors, req.spiffe_id(), audience));
+    if (ids.empty()) return PermissionDenied("no identity issued");
+    for (auto& id : ids) {
+      JWTSVID* svid = resp->add_svids();
+      svid->set_spiffe_id(id.spiffe_id);
+      svid->set_svid(std::move(id.token));
+    }
+    return OkStatus();
+  }
+
+  Status DoValidate(grpc::CallbackServerContext* ctx, const ValidateJWTSVIDRequest& req,
+                    ValidateJWTSVIDResponse* resp) {
+    WARD_ASSIGN_OR_RETURN(Caller caller, Identify(ctx));
+    (void)caller;
+    if (req.audience().empty()) return InvalidArgument("audience must be specified");
+    if (req.svid().empty()) return InvalidArgument("svid must be specified");
+    auto validated = provider_.ValidateJwt(req.svid(), req.audience());
+    if (!validated.ok()) return InvalidArgument(validated.status().message());
+    resp->set_spiffe_id(validated->id.str());
+    const auto parsed =
+        google::protobuf::util::JsonStringToMessage(validated->claims_json, resp->mutable_claims());
+    if (!parsed.ok()) return Internal("cannot express the token's claims: " + parsed.ToString());
+    return OkStatus();
+  }
+
+  void NotifyLoop() {
+    uint64_t seen = provider_.cache().version();
+    while (!stopping_) {
+      // Wake on change, and at least every few seconds so streams notice callers that exited.
+      seen = provider_.cache().WaitForChange(
+          seen, std::chrono::steady_clock::now() + std::chrono::seconds(5));
+      std::vector<std::shared_ptr<Watcher>> live;
+      {
+        std::lock_guard<std::mutex> lock(watch_mu_);
+        for (auto it = watchers_.begin(); it != watchers_.end();) {
+          if (auto w = it->lock()) {
+            live.push_back(std::move(w));
+            ++it;
+          } else {
+            it = watchers_.erase(it);
+          }
+        }
+      }
+      for (auto& w : live) w->Refresh();
+    }
+  }
+
+  IdentityProvider& provider_;
+  telemetry::Logger& log_;
+  WorkloadAttestor attestor_;
+  PeerTable peers_;
+  WorkerPool workers_;
+  std::mutex watch_mu_;
+  std::vector<std::weak_ptr<Watcher>> watchers_;
+  std::atomic<bool> stopping_{false};
+  std::thread notifier_;
+};
+
+// One server-streaming RPC. Sends the full state first, then again whenever it changes (never
+// the same message twice in a row), and ends the stream when the caller's process is gone or no
+// longer has an identity. The reactor deletes itself in OnDone; the shared state outlives it for
+// the notifier.
+template <typename Response>
+class StreamReactor final : public grpc::ServerWriteReactor<Response> {
+ public:
+  using Builder = std::function<Result<Response>(const Caller&)>;
+
+  StreamReactor(Service& service, grpc::CallbackServerContext* ctx, Builder build)
+      : state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    state_->service = &service;
+    state_->build = std::move(build);
+    auto caller = service.Identify(ctx);
+    if (!caller.ok()) {
+      this->Finish(ToGrpc(caller.status()));
+      return;
+    }
+    state_->caller = std::move(caller).value();
+    // The first message may need an SVID signed now: build it off gRPC's threads.
+    auto state = state_;
+    service.workers().Post([state] { state->Send(/*first=*/true); });
+    service.AddWatcher(state);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::recursive_mutex> lock(state_->mu);
+    state_->writing = false;
+    if (!ok) {
+      state_->Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    if (state_->pending) {
+      state_->pending = false;
+      state_->service->workers().Post([state = state_] { state->Send(false); });
+    }
+  }
+  void OnCancel() override {
+    std::lock_guard<std::recursive_mutex> lock(state_->mu);
+    state_->Finish(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    {
+      std::lock_guard<std::recursive_mutex> lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  struct State final : Watcher, std::enable_shared_from_this<State> {
+    std::recursive_mutex mu;
+    StreamReactor* reactor = nullptr;
+    Service* service = nullptr;
+    Builder build;
+    Caller caller;
+    Response message;
+    std::string last_sent;
+    bool writing = false;
+    bool pending = false;
+    bool finished = false;
+
+    void Refresh() override {
+      std::lock_guard<std::recursive_mutex> lock(mu);
+      if (finished || reactor == nullptr) return;
+      if (writing) {
+        pending = true;
+        return;
+      }
+      service->workers().Post([self = this->shared_from_this()] { self->Send(false); });
+    }
+
+    // Re-checks the caller, builds the state and writes it if it changed.
+    void Send(bool first) {
+      // Continuous verification: the process that opened the stream must still be running.
+      if (!caller.peer->Alive()) {
+        std::lock_guard<std::recursive_mutex> lock(mu);
+        Finish({grpc::StatusCode::PERMISSION_DENIED, "the calling process has exited"});
+        return;
+      }
+      Result<Response> next = build(caller);
+      std::lock_guard<std::recursive_mutex> lock(mu);
+      if (finished || reactor == nullptr) return;
+      if (!next.ok()) {
+        // No identity any more (entry deleted) or none yet: end the stream with the reason.
+        Finish(ToGrpc(next.status()));
+        return;
+      }
+      std::string bytes;
+      next->SerializeToString(&bytes);
+      if (!first && bytes == last_sent) return;
+      if (writing) {
+        pending = true;
+        return;
+      }
+      last_sent = std::move(bytes);
+      message = std::move(next).value();
+      writing = true;
+      reactor->StartWrite(&message);
+    }
+
+    void Finish(const grpc::Status& status) {
+      if (finished || reactor == nullptr) return;
+      finished = true;
+      reactor->Finish(status);
+    }
+  };
+
+  std::shared_ptr<State> state_;
+};
+
+template <typename Response>
+StreamReactor<Response>* NewStream(Service& service, grpc::CallbackServerContext* ctx,
+                                   typename StreamReactor<Response>::Builder build) {
+  // Owned by gRPC until OnDone, where it deletes itself.
+  return new StreamReactor<Response>(service, ctx, std::move(build));
+}
+
+grpc::ServerWriteReactor<X509SVIDResponse>* Service::FetchX509SVID(grpc::CallbackServerContext* ctx,
+                                                                   const X509SVIDRequest*) {
+  return NewStream<X509SVIDResponse>(*this, ctx, [this](const Caller& c) { return BuildX509(c); });
+}
+
+grpc::ServerWriteReactor<X509BundlesResponse>* Service::FetchX509Bundles(
+    grpc::CallbackServerContext* ctx, const X509BundlesRequest*) {
+  return NewStream<X509BundlesResponse>(
+      *this, ctx, [this](const Caller& c) -> Result<X509BundlesResponse> {
+        WARD_ASSIGN_OR_RETURN(auto map, BundleMap(c, /*jwt=*/false));
+        X509BundlesResponse out;
+        for (auto& [k, v] : map) (*out.mutable_bundles())[k] = std::move(v);
+        return out;
+      });
+}
+
+grpc::ServerWriteReactor<JWTBundlesResponse>* Service::FetchJWTBundles(
+    grpc::CallbackServerContext* ctx, const JWTBundlesRequest*) {
+  return NewStream<JWTBundlesResponse>(
+      *this, ctx, [this](const Caller& c) -> Result<JWTBundlesResponse> {
+        WARD_ASSIGN_OR_RETURN(auto map, BundleMap(c, /*jwt=*/true));
+        JWTBundlesResponse out;
+        for (auto& [k, v] : map) (*out.mutable_bundles())[k] = std::move(v);
+        return out;
+      });
+}
+
+class ServerImpl final : public WorkloadApiServer {
+ public:
+  ServerImpl(IdentityProvider& provider, telemetry::Logger& log)
+      : service_(provider, log), log_(log) {}
+  ~ServerImpl() override { Shutdown(); }
+
+  Status Start(const std::string& path) {
+    sockaddr_un addr{};
+    if (path.empty() || path.size() >= sizeof addr.sun_path) {
+      return InvalidArgument("Workload API socket path must be 1-" +
+                             std::to_string(sizeof addr.sun_path - 1) + " bytes");
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {
+        return FailedPrecondition(path + " exists and is not a socket; refusing to replace it");
+      }
+      ::unlink(path.c_str());
+    }
+    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0) return Internal("cannot create a Unix socket");
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listen_fd_, 256) != 0) {
+      return FailedPrecondition("cannot listen on " + path + ": " + std::strerror(errno));
+    }
+    // Every local user may connect; callers are told apart by their kernel credentials.
+    ::chmod(path.c_str(), 0666);
+    path_ = path;
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    if (!server_) return Internal("cannot start the gRPC server");
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+    return OkStatus();
+  }
+
+  void Shutdown() override {
+    if (stopped_.exchange(true)) return;
+    if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+    if (accept_thread_.joinable()) accept_thread_.join();
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+    service_.Stop();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+
+ private:
+  void AcceptLoop() {
+    while (!stopped_) {
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (stopped_) return;
+        if (errno == EMFILE || errno == ENFILE) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          continue;
+        }
+        return;
+      }
+      auto peer = PeerProcess::FromSocket(fd);
+      if (!peer.ok()) {
+        ::close(fd);
+        continue;
+      }
+      service_.peers().Put(fd, std::make_shared<PeerProcess>(std::move(peer).value()));
+      grpc::AddInsecureChannelFromFd(server_.get(), fd);
+    }
+  }
+
+  Service service_;
+  telemetry::Logger& log_;
+  std::unique_ptr<grpc::Server> server_;
+  int listen_fd_ = -1;
+  std::string path_;
+  std::thread accept_thread_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<WorkloadApiServer>> WorkloadApiServer::Start(const std::string& socket_path,
+                                                                    IdentityProvider& provider,
+                                                                    telemetry::Logger& log) {
+  auto server = std::make_unique<ServerImpl>(provider, log);
+  WARD_RETURN_IF_ERROR(server->Start(socket_path));
+  return std::unique_ptr<WorkloadApiServer>(std::move(server));
+}
+
+}  // namespace ward::agent

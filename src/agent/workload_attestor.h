@@ -1,0 +1,79 @@
+// Workload attestation: who is on the other end of a Workload API connection, in selectors.
+// Identity comes from the kernel (SO_PEERCRED at connect time) and from /proc, never from the
+// workload. A pidfd taken at accept time guards against the process exiting and its PID being
+// reused while /proc is read.
+#ifndef WARD_AGENT_WORKLOAD_ATTESTOR_H_
+#define WARD_AGENT_WORKLOAD_ATTESTOR_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "store/types.h"
+
+namespace ward::agent {
+
+// The process behind a connected Unix socket. Move-only: owns the pidfd.
+class PeerProcess {
+ public:
+  // SO_PEERCRED of `socket_fd`, plus a pidfd and the process start time.
+  static Result<PeerProcess> FromSocket(int socket_fd);
+  // For tests and tools: the process `pid` with the given credentials.
+  static Result<PeerProcess> FromPid(pid_t pid, uid_t uid, gid_t gid);
+
+  PeerProcess(PeerProcess&& other) noexcept;
+  PeerProcess& operator=(PeerProcess&& other) noexcept;
+  PeerProcess(const PeerProcess&) = delete;
+  PeerProcess& operator=(const PeerProcess&) = delete;
+  ~PeerProcess();
+
+  pid_t pid() const { return pid_; }
+  uid_t uid() const { return uid_; }
+  gid_t gid() const { return gid_; }
+
+  // True while the process that connected is still running (not exited, PID not reused).
+  bool Alive() const;
+
+ private:
+  PeerProcess(pid_t pid, uid_t uid, gid_t gid, int pidfd, uint64_t start_time)
+      : pid_(pid), uid_(uid), gid_(gid), pidfd_(pidfd), start_time_(start_time) {}
+  pid_t pid_ = 0;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
+  int pidfd_ = -1;
+  uint64_t start_time_ = 0;
+};
+
+// The selectors of a process:
+//   unix:uid:N, unix:user:NAME, unix:gid:N, unix:group:NAME,
+//   unix:supplementary_gid:N, unix:supplementary_group:NAME (each supplementary group),
+//   unix:path:/abs/path, unix:sha256:HEX (the executable; omitted when /proc/PID/exe cannot be
+//   read, e.g. another user's process for an unprivileged agent),
+//   systemd:id:UNIT and systemd:unit:UNIT (the unit in the process's cgroup, when there is one).
+// Fails (PermissionDenied) when the process exited or its PID was reused during attestation.
+class WorkloadAttestor {
+ public:
+  WorkloadAttestor();
+  ~WorkloadAttestor();
+  WorkloadAttestor(const WorkloadAttestor&) = delete;
+  WorkloadAttestor& operator=(const WorkloadAttestor&) = delete;
+
+  Result<std::vector<store::Selector>> Attest(const PeerProcess& peer);
+
+ private:
+  struct HashCache;
+  std::unique_ptr<HashCache> hashes_;  // executable SHA-256 by (device, inode, size, mtime)
+};
+
+// True when every selector of `required` is in `have`, which must be sorted (as Attest returns
+// it). An entry with no selectors matches nothing.
+bool SelectorsMatch(const std::vector<store::Selector>& required,
+                    const std::vector<store::Selector>& have);
+
+}  // namespace ward::agent
+
+#endif  // WARD_AGENT_WORKLOAD_ATTESTOR_H_
