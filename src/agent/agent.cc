@@ -134,6 +134,7 @@ class Agent final : public IdentityProvider {
     }
     log_.Info("ward agent stopping");
     stop_ = true;
+    client_.Cancel();  // ends a long poll in flight at once
     cache_.Poke();
     sync.join();
     rotate.join();

@@ -83,7 +83,12 @@ Result<json> ParseReply(const std::string& body) {
 }  // namespace
 
 ServerClient::ServerClient(std::string address, int port, TrustDomain trust_domain)
-    : address_(std::move(address)), port_(port), trust_domain_(std::move(trust_domain)) {}
+    : address_(std::move(address)),
+      port_(port),
+      trust_domain_(std::move(trust_domain)),
+      canceller_(std::make_shared<net::RequestCanceller>()) {}
+
+void ServerClient::Cancel() { canceller_->Cancel(); }
 
 void ServerClient::SetTrust(std::shared_ptr<const TrustBundle> bundle) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -120,6 +125,7 @@ Result<std::string> ServerClient::Call(const std::string& method, const std::str
     options.client_key = std::move(node_key);
   }
   options.timeout = std::chrono::seconds(timeout_seconds);
+  options.canceller = canceller_;
   const net::HttpsUrl url{address_, port_, "/"};
   auto reply = net::HttpsRequest(url, method, path, body, options);
   if (!reply.ok()) {

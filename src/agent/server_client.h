@@ -18,6 +18,10 @@
 #include "core/status.h"
 #include "store/types.h"
 
+namespace ward::net {
+class RequestCanceller;
+}
+
 namespace ward::agent {
 
 // The agent's own X.509-SVID and key.
@@ -67,6 +71,9 @@ class ServerClient {
  public:
   ServerClient(std::string address, int port, TrustDomain trust_domain);
 
+  // Aborts the call in flight (a long poll) and every later one: for shutdown.
+  void Cancel();
+
   // The bundle used to authenticate the server (replaced as the trust domain's bundle rotates).
   void SetTrust(std::shared_ptr<const TrustBundle> bundle);
 
@@ -99,6 +106,7 @@ class ServerClient {
   const TrustDomain trust_domain_;
   std::mutex mu_;
   std::shared_ptr<const TrustBundle> trust_;
+  std::shared_ptr<net::RequestCanceller> canceller_;
 };
 
 }  // namespace ward::agent

@@ -4,6 +4,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+
+#include <algorithm>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -198,6 +200,17 @@ Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
   }
   WARD_ASSIGN_OR_RETURN(int fd, Connect(url.host, url.port, options.timeout));
   Socket socket(fd);
+  // Declared after `socket`, so the socket is detached before it is closed.
+  struct Attachment {
+    RequestCanceller* canceller;
+    int fd;
+    ~Attachment() {
+      if (canceller) canceller->Detach(fd);
+    }
+  } attachment{options.canceller.get(), fd};
+  if (options.canceller && !options.canceller->Attach(fd)) {
+    return Status(StatusCode::kUnavailable, "request cancelled");
+  }
   std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx.get()));
   SSL_set_fd(ssl.get(), fd);
   SSL_set_tlsext_host_name(ssl.get(), url.host.c_str());
@@ -243,6 +256,29 @@ Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
     return Status(StatusCode::kUnavailable, "cannot send the request to " + url.host);
   }
   return ReadReply(ssl.get(), options.max_reply_bytes);
+}
+
+void RequestCanceller::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+}
+
+bool RequestCanceller::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+bool RequestCanceller::Attach(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cancelled_) return false;
+  fds_.push_back(fd);
+  return true;
+}
+
+void RequestCanceller::Detach(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fds_.erase(std::remove(fds_.begin(), fds_.end(), fd), fds_.end());
 }
 
 }  // namespace ward::net

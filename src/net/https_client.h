@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,23 @@ struct HttpsReply {
   std::string body;
 };
 
+// Lets another thread abort requests: Cancel() shuts down the socket of the request in flight
+// (a long poll, say) and makes every later request using it fail at once.
+class RequestCanceller {
+ public:
+  void Cancel();
+  bool cancelled() const;
+
+  // Used by HttpsRequest around the life of its socket.
+  bool Attach(int fd);
+  void Detach(int fd);
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<int> fds_;
+  bool cancelled_ = false;
+};
+
 struct HttpsOptions {
   // Exactly one way to trust the server:
   std::vector<Certificate> roots;  // https_web: roots + host name check (empty: the system's)
@@ -38,6 +56,8 @@ struct HttpsOptions {
   // Optional client certificate (mTLS).
   std::vector<Certificate> client_chain;
   std::shared_ptr<const PrivateKey> client_key;
+
+  std::shared_ptr<RequestCanceller> canceller;  // optional
 
   std::chrono::milliseconds timeout{10000};
   size_t max_reply_bytes = 4 * 1024 * 1024;

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs the independent clients the interoperability tests run against Ward: the npm `jose`
-# package (tests/interop/node). Idempotent: does nothing when node_modules/jose is already there.
+# Installs the independent clients the interoperability tests run against Ward (tests/interop/node):
+# npm `jose` for JWT-SVIDs and `@grpc/grpc-js` + `@grpc/proto-loader` for the Workload API.
+# Idempotent: does nothing when they are already there.
 # Called by scripts/test.sh before the build; node and npm themselves come from scripts/install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/node"
 
-if [ -f node_modules/jose/package.json ]; then
-  echo "install-clients: jose $(node -p 'require("./node_modules/jose/package.json").version') present"
+present() {
+  [ -f node_modules/jose/package.json ] && [ -f node_modules/@grpc/grpc-js/package.json ] &&
+    [ -f node_modules/@grpc/proto-loader/package.json ]
+}
+if present; then
+  echo "install-clients: jose, @grpc/grpc-js and @grpc/proto-loader present"
   exit 0
 fi
 
@@ -26,5 +31,5 @@ if [ -f package-lock.json ]; then
 else
   npm install --no-audit --no-fund "${tls[@]}"
 fi
-test -f node_modules/jose/package.json || { echo "install-clients: jose did not install" >&2; exit 1; }
+present || { echo "install-clients: the npm clients did not install" >&2; exit 1; }
 echo "install-clients: jose $(node -p 'require("./node_modules/jose/package.json").version') installed"
