@@ -12,16 +12,11 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/endpoint_address.h"
 #include "core/bytes.h"
 #include "core/status.h"
 
 namespace ward::agent {
-
-// An endpoint address as a gRPC target: `unix:///abs/path` -> "unix:/abs/path", `tcp://IP:port`
-// -> "ipv4:IP:port" / "ipv6:[IP]:port". Refuses everything else the standard refuses (an
-// authority on unix, a host name, a missing port, a path, query or fragment on tcp, other
-// schemes). A bare absolute path is taken as a Unix socket (a convenience for --socket).
-Result<std::string> EndpointTarget(std::string_view address);
 
 struct FetchedX509Svid {
   std::string spiffe_id;
@@ -48,7 +43,7 @@ struct ValidatedToken {
 
 class WorkloadClient {
  public:
-  // `address` as for EndpointTarget. Does not connect until the first call.
+  // `address` as for EndpointTarget (endpoint_address.h). Does not connect until the first call.
   static Result<std::unique_ptr<WorkloadClient>> Create(std::string_view address);
   virtual ~WorkloadClient() = default;
 

@@ -1,0 +1,175 @@
+// The agent's pure parts: endpoint addresses, selector matching, workload attestation of this
+// very process, and the SVID cache's bookkeeping.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "agent/cache.h"
+#include "agent/endpoint_address.h"
+#include "agent/workload_attestor.h"
+
+namespace ward::agent {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+TEST(EndpointAddressTest, AcceptsWhatTheStandardAccepts) {
+  EXPECT_EQ(*EndpointTarget("unix:///run/ward/api.sock"), "unix:/run/ward/api.sock");
+  EXPECT_EQ(*EndpointTarget("unix:/run/ward/api.sock"), "unix:/run/ward/api.sock");
+  EXPECT_EQ(*EndpointTarget("/run/ward/api.sock"), "unix:/run/ward/api.sock");
+  EXPECT_EQ(*EndpointTarget("tcp://127.0.0.1:8000"), "ipv4:127.0.0.1:8000");
+  EXPECT_EQ(*EndpointTarget("tcp://[::1]:8000"), "ipv6:[::1]:8000");
+}
+
+TEST(EndpointAddressTest, RefusesWhatTheStandardRefuses) {
+  const struct {
+    const char* address;
+    const char* reason;
+  } cases[] = {
+      {"unix://host/run/api.sock", "authority"},
+      {"unix:relative.sock", "absolute"},
+      {"unix:///", "absolute"},
+      {"unix:///run/api.sock?x=1", "query"},
+      {"unix:///run/api.sock#f", "fragment"},
+      {"tcp://localhost:8000", "IP address"},
+      {"tcp://127.0.0.1", "port"},
+      {"tcp://127.0.0.1:0", "1-65535"},
+      {"tcp://127.0.0.1:70000", "1-65535"},
+      {"tcp://127.0.0.1:8000/foo", "path"},
+      {"tcp://user@127.0.0.1:8000", "user"},
+      {"tcp:127.0.0.1:8000", "tcp://"},
+      {"http://127.0.0.1:8000", "scheme"},
+      {"relative.sock", "not a URI"},
+  };
+  for (const auto& c : cases) {
+    auto t = EndpointTarget(c.address);
+    ASSERT_FALSE(t.ok()) << c.address;
+    EXPECT_THAT(t.status().message(), HasSubstr(c.reason)) << c.address;
+  }
+}
+
+store::Selector S(const std::string& text) { return store::Selector::Parse(text).value(); }
+
+TEST(SelectorsMatchTest, AllOfTheEntrysSelectorsMustBePresent) {
+  std::vector<store::Selector> have = {S("unix:gid:0"), S("unix:uid:0"), S("unix:user:root")};
+  std::sort(have.begin(), have.end());
+  EXPECT_TRUE(SelectorsMatch({S("unix:uid:0")}, have));
+  EXPECT_TRUE(SelectorsMatch({S("unix:uid:0"), S("unix:gid:0")}, have));
+  EXPECT_FALSE(SelectorsMatch({S("unix:uid:0"), S("unix:gid:1")}, have));
+  EXPECT_FALSE(SelectorsMatch({}, have));
+}
+
+TEST(WorkloadAttestorTest, AttestsThisProcess) {
+  auto peer = PeerProcess::FromPid(getpid(), getuid(), getgid());
+  ASSERT_TRUE(peer.ok()) << peer.status().message();
+  EXPECT_TRUE(peer->Alive());
+  WorkloadAttestor attestor;
+  auto selectors = attestor.Attest(*peer);
+  ASSERT_TRUE(selectors.ok()) << selectors.status().message();
+  EXPECT_THAT(*selectors, Contains(S("unix:uid:" + std::to_string(getuid()))));
+  EXPECT_THAT(*selectors, Contains(S("unix:gid:" + std::to_string(getgid()))));
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  ASSERT_GT(n, 0);
+  EXPECT_THAT(*selectors, Contains(S("unix:path:" + std::string(exe, static_cast<size_t>(n)))));
+  const bool has_sha = std::any_of(selectors->begin(), selectors->end(), [](const auto& s) {
+    return s.type == "unix" && s.value.rfind("sha256:", 0) == 0 && s.value.size() == 7 + 64;
+  });
+  EXPECT_TRUE(has_sha);
+  EXPECT_TRUE(std::is_sorted(selectors->begin(), selectors->end()));
+}
+
+TEST(WorkloadAttestorTest, AnExitedProcessIsRefused) {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  auto peer = PeerProcess::FromPid(child, getuid(), getgid());
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (peer.ok()) {
+    // Taken before the child exited: it must now report the exit.
+    EXPECT_FALSE(peer->Alive());
+    WorkloadAttestor attestor;
+    EXPECT_EQ(attestor.Attest(*peer).status().code(), StatusCode::kPermissionDenied);
+  }
+  EXPECT_FALSE(PeerProcess::FromPid(child, getuid(), getgid()).ok());
+}
+
+store::RegistrationEntry Entry(const std::string& id, const std::string& spiffe_id,
+                               const std::string& selector, int64_t revision) {
+  store::RegistrationEntry e{.spiffe_id = SpiffeId::Parse(spiffe_id).value(),
+                             .parent_id = SpiffeId::Parse("spiffe://example.org/agent").value()};
+  e.id = id;
+  e.selectors = {S(selector)};
+  e.revision = revision;
+  return e;
+}
+
+CachedSvid Svid(const std::string& spiffe_id, int64_t now, int64_t revision,
+                const std::string& authority = "a1") {
+  CachedSvid s;
+  s.spiffe_id = spiffe_id;
+  s.chain_der = Bytes(600, 1);
+  s.issued_at = now;
+  s.expires_at = now + 3600;
+  s.renew_at = now + 1800;
+  s.authority = authority;
+  s.entry_revision = revision;
+  return s;
+}
+
+TEST(AgentCacheTest, TracksEntriesSvidsAndWhatIsDue) {
+  AgentCache cache(TrustDomain::Parse("example.org").value(), 100);
+  const int64_t now = 1000000;
+  const uint64_t v0 = cache.version();
+  cache.ApplyEntries(true,
+                     {Entry("e1", "spiffe://example.org/a", "unix:uid:1", 1),
+                      Entry("e2", "spiffe://example.org/b", "unix:uid:2", 2)},
+                     {});
+  EXPECT_NE(cache.version(), v0);
+  EXPECT_EQ(cache.Due(now, 10).size(), 2u);  // pre-issued: both lack an SVID
+  cache.PutSvid("e1", Svid("spiffe://example.org/a", now, 1));
+  cache.PutSvid("e2", Svid("spiffe://example.org/b", now, 2));
+  EXPECT_TRUE(cache.Due(now, 10).empty());
+  EXPECT_EQ(cache.Due(now + 1800, 10).size(), 2u);  // half-life reached
+  // A tainted authority makes its SVIDs due at once.
+  cache.SetTaintedAuthorities({"a1"});
+  EXPECT_EQ(cache.Due(now, 10).size(), 2u);
+  cache.SetTaintedAuthorities({});
+  // A changed entry makes its SVID due; a renamed one drops it.
+  cache.ApplyEntries(false, {Entry("e1", "spiffe://example.org/a", "unix:uid:9", 3)}, {});
+  EXPECT_EQ(cache.Due(now, 10).size(), 1u);
+  cache.ApplyEntries(false, {Entry("e2", "spiffe://example.org/renamed", "unix:uid:2", 4)}, {});
+  EXPECT_EQ(cache.Svid("e2", now), nullptr);
+  // Matching uses the entries' selectors; deleting an entry drops its SVID.
+  EXPECT_EQ(cache.Matching({S("unix:uid:9")}).size(), 1u);
+  cache.ApplyEntries(false, {}, {"e1"});
+  EXPECT_EQ(cache.Svid("e1", now), nullptr);
+  EXPECT_EQ(cache.entry_count(), 1u);
+  // A full sync replaces the set.
+  cache.ApplyEntries(true, {Entry("e3", "spiffe://example.org/c", "unix:uid:3", 5)}, {});
+  EXPECT_EQ(cache.entry_count(), 1u);
+  EXPECT_FALSE(cache.Entry("e2").has_value());
+}
+
+TEST(AgentCacheTest, BeyondCapacityItSignsOnDemandAndKeepsTheRecentlyUsed) {
+  AgentCache cache(TrustDomain::Parse("example.org").value(), 2);
+  const int64_t now = 1000000;
+  cache.ApplyEntries(true,
+                     {Entry("e1", "spiffe://example.org/a", "unix:uid:1", 1),
+                      Entry("e2", "spiffe://example.org/b", "unix:uid:2", 1),
+                      Entry("e3", "spiffe://example.org/c", "unix:uid:3", 1)},
+                     {});
+  EXPECT_TRUE(cache.Due(now, 10).empty());  // more entries than capacity: nothing pre-issued
+  cache.PutSvid("e1", Svid("spiffe://example.org/a", now, 1));
+  cache.PutSvid("e2", Svid("spiffe://example.org/b", now, 1));
+  ASSERT_NE(cache.Svid("e1", now), nullptr);  // e1 is now the most recently used
+  cache.PutSvid("e3", Svid("spiffe://example.org/c", now, 1));
+  EXPECT_EQ(cache.svid_count(), 2u);
+  EXPECT_EQ(cache.Svid("e2", now), nullptr);  // the least recently used went
+  EXPECT_NE(cache.Svid("e1", now), nullptr);
+}
+
+}  // namespace
+}  // namespace ward::agent
