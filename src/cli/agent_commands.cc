@@ -120,9 +120,9 @@ void PrintX509(const agent::FetchedX509Context& ctx, const std::string& output) 
       std::cout << "Expires       : " << FormatUtc(chain->front().not_after()) << "\n";
       for (size_t i = 0; i < chain->size(); ++i) {
         std::cout << (i == 0 ? "Chain         : " : "                ") << "[" << i << "] serial "
-                  << (*chain)[i].SerialHex() << " issuer-subject "
+                  << (*chain)[i].SerialHex() << ", subject "
                   << ((*chain)[i].SubjectString().empty() ? "(empty)" : (*chain)[i].SubjectString())
-                  << "\n";
+                  << ", expires " << FormatUtc((*chain)[i].not_after()) << "\n";
       }
     }
     auto bundle = ParseDerCertificates(s.bundle_der);
