@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -450,7 +451,10 @@ class Agent final : public IdentityProvider {
       if (bundle_changed) UseBundle(std::move(*reply->bundle), /*persist=*/true);
       cache_.SetTaintedAuthorities(reply->tainted_x509);
       if (!reply->tainted_jwt.empty()) DropJwtsFrom(reply->tainted_jwt);
+      const bool large = reply->entries.size() + reply->deleted.size() > 256;
       cache_.ApplyEntries(reply->full, std::move(reply->entries), reply->deleted);
+      // A large reply leaves megabytes of freed JSON behind; hand it back to the system.
+      if (large) malloc_trim(0);
       revision_ = reply->revision;
       bundle_sequence_ = reply->bundle_sequence;
       const auto now = std::chrono::steady_clock::now();
@@ -500,6 +504,7 @@ class Agent final : public IdentityProvider {
       const auto due = cache_.Due(now, 2000);
       if (!due.empty()) {
         const Status issued = Issue(due);
+        if (due.size() > 256) malloc_trim(0);
         if (!issued.ok()) {
           log_.Warn("SVID rotation failed; retrying", {{"reason", issued.message()}});
           std::this_thread::sleep_for(std::chrono::seconds(1));

@@ -160,6 +160,25 @@ class Service final : public SpiffeWorkloadAPI::CallbackService {
     return Caller{std::move(peer), std::move(selectors).value()};
   }
 
+  // Workloads with the same selectors get the same message, so one update is built once per
+  // selector set, not once per open stream.
+  Result<X509SVIDResponse> CachedX509(const Caller& caller) {
+    std::string key;
+    for (const auto& s : caller.selectors) key += s.ToString() + '\n';
+    const uint64_t version = provider_.cache().version();
+    {
+      std::lock_guard<std::mutex> lock(memo_mu_);
+      const auto it = x509_memo_.find(key);
+      if (it != x509_memo_.end() && it->second.first == version) return *it->second.second;
+    }
+    WARD_ASSIGN_OR_RETURN(X509SVIDResponse built, BuildX509(caller));
+    auto shared = std::make_shared<const X509SVIDResponse>(built);
+    std::lock_guard<std::mutex> lock(memo_mu_);
+    if (x509_memo_.size() > 1024) x509_memo_.clear();
+    x509_memo_[key] = {version, std::move(shared)};
+    return built;
+  }
+
   Result<X509SVIDResponse> BuildX509(const Caller& caller) {
     WARD_ASSIGN_OR_RETURN(std::vector<X509Identity> ids,
                           provider_.X509Identities(caller.selectors));
@@ -298,6 +317,8 @@ class Service final : public SpiffeWorkloadAPI::CallbackService {
   WorkloadAttestor attestor_;
   PeerTable peers_;
   WorkerPool workers_;
+  std::mutex memo_mu_;
+  std::map<std::string, std::pair<uint64_t, std::shared_ptr<const X509SVIDResponse>>> x509_memo_;
   std::mutex watch_mu_;
   std::vector<std::weak_ptr<Watcher>> watchers_;
   std::atomic<bool> stopping_{false};
@@ -425,7 +446,7 @@ StreamReactor<Response>* NewStream(Service& service, grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<X509SVIDResponse>* Service::FetchX509SVID(grpc::CallbackServerContext* ctx,
                                                                    const X509SVIDRequest*) {
-  return NewStream<X509SVIDResponse>(*this, ctx, [this](const Caller& c) { return BuildX509(c); });
+  return NewStream<X509SVIDResponse>(*this, ctx, [this](const Caller& c) { return CachedX509(c); });
 }
 
 grpc::ServerWriteReactor<X509BundlesResponse>* Service::FetchX509Bundles(
@@ -474,7 +495,7 @@ class ServerImpl final : public WorkloadApiServer {
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), path.size());
     if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 256) != 0) {
+        ::listen(listen_fd_, SOMAXCONN) != 0) {
       return FailedPrecondition("cannot listen on " + path + ": " + std::strerror(errno));
     }
     // Every local user may connect; callers are told apart by their kernel credentials.

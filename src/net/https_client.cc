@@ -3,6 +3,8 @@
 #include <netdb.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -54,6 +56,9 @@ Result<int> Connect(const std::string& host, int port, std::chrono::milliseconds
                static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    // Requests are written whole; Nagle would hold the last segment for an ACK.
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
     last_error = std::strerror(errno);
     ::close(fd);

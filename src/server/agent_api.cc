@@ -308,18 +308,41 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
   Result<json> SyncState(const AuthenticatedAgent& agent, int64_t since, uint64_t bundle_seq,
                          bool* has_changes) {
     const int64_t now = UnixNow();
-    WARD_ASSIGN_OR_RETURN(std::vector<store::RegistrationEntry> authorized,
-                          AuthorizedEntries(api.deps_.store, agent.id.str(), now));
-    json entries = json::array();
-    json deleted = json::array();
+    // The authorized set and the changes must describe the same revision, or entries written in
+    // between would be filtered out while the revision moves past them. Writes bump the revision,
+    // so an unchanged revision around the reads proves they saw one state; retry otherwise.
+    std::vector<store::RegistrationEntry> authorized;
+    store::EntryChanges changes;
     int64_t revision = 0;
     const bool full = since < 0;
+    bool consistent = false;
+    for (int attempt = 0; attempt < 20 && !consistent; ++attempt) {
+      WARD_ASSIGN_OR_RETURN(const int64_t before, api.deps_.store.CurrentRevision());
+      WARD_ASSIGN_OR_RETURN(authorized, AuthorizedEntries(api.deps_.store, agent.id.str(), now));
+      if (full) {
+        WARD_ASSIGN_OR_RETURN(revision, api.deps_.store.CurrentRevision());
+      } else {
+        WARD_ASSIGN_OR_RETURN(changes, api.deps_.store.EntryChangesSince(since));
+        revision = changes.revision;
+      }
+      consistent = revision == before;
+    }
+    json entries = json::array();
+    json deleted = json::array();
+    if (!consistent) {
+      // Writes never paused long enough: send nothing now; the long poll retries on the next
+      // change or at its deadline, and nothing is skipped.
+      *has_changes = false;
+      return json{{"revision", std::max<int64_t>(since, 0)},
+                  {"full", false},
+                  {"entries", entries},
+                  {"deleted", deleted},
+                  {"bundle_sequence", bundle_seq},
+                  {"tainted", {{"x509", json::array()}, {"jwt", json::array()}}}};
+    }
     if (full) {
-      WARD_ASSIGN_OR_RETURN(revision, api.deps_.store.CurrentRevision());
       for (const auto& e : authorized) entries.push_back(EntryToJson(e));
     } else {
-      WARD_ASSIGN_OR_RETURN(store::EntryChanges changes, api.deps_.store.EntryChangesSince(since));
-      revision = changes.revision;
       // What concerns this agent: changed entries it is authorized for, and withdrawals from
       // parents it serves (itself, or entries it holds). Other agents' changes are not sent.
       std::set<std::string> mine, parents = {agent.id.str()};

@@ -6,6 +6,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <type_traits>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -130,6 +131,11 @@ awaitable<void> AcceptLoop(Acceptor acceptor, ServeFn serve) {
     auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) continue;
+    if constexpr (std::is_same_v<std::decay_t<decltype(socket)>, asio::ip::tcp::socket>) {
+      // Replies are written whole; without this, Nagle and delayed ACKs add tens of ms to
+      // request/response exchanges.
+      socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    }
     serve(std::move(socket));
   }
 }
