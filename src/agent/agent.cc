@@ -350,10 +350,7 @@ class Agent final : public IdentityProvider {
       for (size_t i = start; i < end; ++i) {
         const auto& e = entries[i];
         // Another caller may have signed it while this one waited for the lock.
-        if (auto held = cache_.Svid(e.id, now);
-            held && held->entry_revision == e.revision && now < held->renew_at) {
-          continue;
-        }
+        if (cache_.Fresh(e.id, e.revision, now)) continue;
         WARD_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Generate(KeyType::kEcP256));
         WARD_ASSIGN_OR_RETURN(Bytes csr, CreateCsrDer(key, e.spiffe_id.str()));
         requests.push_back({e.id, std::move(csr)});
@@ -429,7 +426,7 @@ class Agent final : public IdentityProvider {
         std::this_thread::sleep_for(std::chrono::seconds(1));
         continue;
       }
-      auto reply = client_.Sync(**me, revision_, bundle_sequence_,
+      auto reply = client_.Sync(**me, revision_, bundle_sequence_, tainted_digest_,
                                 revision_ < 0 ? 0 : config_.sync_wait_seconds);
       if (!reply.ok()) {
         if (reply.status().code() == StatusCode::kPermissionDenied ||
@@ -457,6 +454,7 @@ class Agent final : public IdentityProvider {
       if (large) malloc_trim(0);
       revision_ = reply->revision;
       bundle_sequence_ = reply->bundle_sequence;
+      tainted_digest_ = reply->tainted_digest;
       const auto now = std::chrono::steady_clock::now();
       if (bundle_changed || now - last_federated > std::chrono::minutes(5)) {
         auto federated = client_.FederatedBundles(**me);
@@ -544,6 +542,7 @@ class Agent final : public IdentityProvider {
   int64_t renew_identity_at_ = 0;
   std::atomic<int64_t> revision_{-1};  // -1 until the first (full) sync
   std::atomic<uint64_t> bundle_sequence_{0};
+  std::string tainted_digest_;  // sync thread only
   std::mutex issue_mu_;
   std::mutex jwt_mu_;
   std::map<std::string, CachedJwt> jwts_;

@@ -141,6 +141,14 @@ void AgentCache::PutSvid(const std::string& entry_id, CachedSvid svid) {
   BumpLocked();
 }
 
+bool AgentCache::Fresh(const std::string& entry_id, int64_t revision, int64_t now) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = svids_.find(entry_id);
+  if (it == svids_.end()) return false;
+  const CachedSvid& s = *it->second.svid;
+  return s.entry_revision == revision && now < s.renew_at && !tainted_.count(s.authority);
+}
+
 size_t AgentCache::svid_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return svids_.size();

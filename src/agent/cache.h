@@ -71,6 +71,9 @@ class AgentCache {
   // entry). Marks it recently used.
   SvidRef Svid(const std::string& entry_id, int64_t now);
   void PutSvid(const std::string& entry_id, CachedSvid svid);
+  // True when the held SVID needs no renewal: for `revision`, before its renewal time, and not
+  // signed by a tainted authority.
+  bool Fresh(const std::string& entry_id, int64_t revision, int64_t now) const;
   size_t svid_count() const;
   // Entries whose SVID is missing (when pre-issuing), due for renewal, stale or tainted; at most
   // `limit`.

@@ -183,10 +183,16 @@ Result<AgentIdentity> ServerClient::Renew(const AgentIdentity& current,
 }
 
 Result<SyncReply> ServerClient::Sync(const AgentIdentity& me, int64_t revision,
-                                     uint64_t bundle_sequence, int wait_seconds) {
+                                     uint64_t bundle_sequence, const std::string& tainted_digest,
+                                     int wait_seconds) {
   std::string path = "/v1/agent/sync?bundle_sequence=" + std::to_string(bundle_sequence) +
                      "&wait=" + std::to_string(wait_seconds);
   if (revision >= 0) path += "&revision=" + std::to_string(revision);
+  // Hex only (the server's own digest); anything else is not sent.
+  if (!tainted_digest.empty() &&
+      tainted_digest.find_first_not_of("0123456789abcdef") == std::string::npos) {
+    path += "&tainted=" + tainted_digest;
+  }
   WARD_ASSIGN_OR_RETURN(std::string reply,
                         Call("GET", path, "", &me, nullptr, nullptr, wait_seconds + 15));
   WARD_ASSIGN_OR_RETURN(json j, ParseReply(reply));
@@ -208,6 +214,9 @@ Result<SyncReply> ServerClient::Sync(const AgentIdentity& me, int64_t revision,
     WARD_ASSIGN_OR_RETURN(TrustBundle bundle,
                           TrustBundle::ParseSpiffeJson(trust_domain_, j["bundle"].dump()));
     out.bundle = std::move(bundle);
+  }
+  if (j.contains("tainted_digest") && j["tainted_digest"].is_string()) {
+    out.tainted_digest = j["tainted_digest"].get<std::string>();
   }
   if (j.contains("tainted") && j["tainted"].is_object()) {
     for (const auto& id : j["tainted"].value("x509", json::array())) {

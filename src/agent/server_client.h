@@ -46,6 +46,7 @@ struct SyncReply {
   std::optional<TrustBundle> bundle;
   std::set<std::string> tainted_x509;
   std::set<std::string> tainted_jwt;
+  std::string tainted_digest;  // echoed in the next sync so a new taint answers it at once
 };
 
 struct SvidRequest {
@@ -86,7 +87,7 @@ class ServerClient {
   // Long poll: waits up to `wait_seconds` on the server for a change past `revision`; a negative
   // revision asks for the full state at once.
   Result<SyncReply> Sync(const AgentIdentity& me, int64_t revision, uint64_t bundle_sequence,
-                         int wait_seconds);
+                         const std::string& tainted_digest, int wait_seconds);
   Result<std::vector<SignedSvid>> SignSvids(const AgentIdentity& me,
                                             const std::vector<SvidRequest>& requests);
   Result<MintedJwt> MintJwt(const AgentIdentity& me, const std::string& spiffe_id,

@@ -160,6 +160,18 @@ class Service final : public SpiffeWorkloadAPI::CallbackService {
     return Caller{std::move(peer), std::move(selectors).value()};
   }
 
+  // Continuous verification for a long-lived stream: the caller must still run and still have
+  // the identity it had when it opened the stream (an exec into another binary changes it).
+  Status Reverify(const Caller& caller) {
+    if (!caller.peer->Alive()) return PermissionDenied("the calling process has exited");
+    auto selectors = attestor_.Attest(*caller.peer);
+    if (!selectors.ok()) return selectors.status();
+    if (*selectors != caller.selectors) {
+      return PermissionDenied("the calling process's identity changed; open a new stream");
+    }
+    return OkStatus();
+  }
+
   // Workloads with the same selectors get the same message, so one update is built once per
   // selector set, not once per open stream.
   Result<X509SVIDResponse> CachedX509(const Caller& caller) {
@@ -400,11 +412,13 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
 
     // Re-checks the caller, builds the state and writes it if it changed.
     void Send(bool first) {
-      // Continuous verification: the process that opened the stream must still be running.
-      if (!caller.peer->Alive()) {
-        std::lock_guard<std::recursive_mutex> lock(mu);
-        Finish({grpc::StatusCode::PERMISSION_DENIED, "the calling process has exited"});
-        return;
+      if (!first) {
+        const Status still = service->Reverify(caller);
+        if (!still.ok()) {
+          std::lock_guard<std::recursive_mutex> lock(mu);
+          Finish(ToGrpc(still));
+          return;
+        }
       }
       Result<Response> next = build(caller);
       std::lock_guard<std::recursive_mutex> lock(mu);

@@ -22,16 +22,6 @@ constexpr char kMagic[8] = {'W', 'A', 'R', 'D', 'K', 'E', 'Y', '1'};
 constexpr size_t kNonceBytes = 12;
 constexpr size_t kTagBytes = 16;
 
-Status CheckKeyId(const std::string& key_id) {
-  if (key_id.empty() || key_id.size() > 128) return InvalidArgument("key ID must be 1-128 bytes");
-  for (char c : key_id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    if (!ok) return InvalidArgument("key ID may use only letters, digits, '-' and '_'");
-  }
-  return OkStatus();
-}
-
 class MemoryKeyManager final : public KeyManager {
  public:
   Result<std::shared_ptr<const Signer>> GenerateKey(const std::string& key_id,
@@ -240,6 +230,16 @@ Result<SecureBytes> DecodeHexKek(std::string_view text, const std::string& sourc
 }
 
 }  // namespace
+
+Status CheckKeyId(const std::string& key_id) {
+  if (key_id.empty() || key_id.size() > 128) return InvalidArgument("key ID must be 1-128 bytes");
+  for (char c : key_id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return InvalidArgument("key ID may use only letters, digits, '-' and '_'");
+  }
+  return OkStatus();
+}
 
 std::unique_ptr<KeyManager> NewMemoryKeyManager() { return std::make_unique<MemoryKeyManager>(); }
 

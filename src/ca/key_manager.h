@@ -15,6 +15,9 @@
 
 namespace ward::ca {
 
+// Key IDs name keys in every backend (file names, token labels): 1-128 letters, digits, '-', '_'.
+Status CheckKeyId(const std::string& key_id);
+
 class KeyManager {
  public:
   virtual ~KeyManager() = default;

@@ -271,16 +271,6 @@ Result<PublicKey> EcPublicKey(ByteView params, ByteView point_attr) {
   return key;
 }
 
-Status CheckKeyId(const std::string& key_id) {
-  if (key_id.empty() || key_id.size() > 128) return InvalidArgument("key ID must be 1-128 bytes");
-  for (char c : key_id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    if (!ok) return InvalidArgument("key ID may use only letters, digits, '-' and '_'");
-  }
-  return OkStatus();
-}
-
 class Pkcs11KeyManager final : public KeyManager {
  public:
   explicit Pkcs11KeyManager(std::shared_ptr<Token> token) : token_(std::move(token)) {}

@@ -133,10 +133,14 @@ TEST(AgentCacheTest, TracksEntriesSvidsAndWhatIsDue) {
   cache.PutSvid("e2", Svid("spiffe://example.org/b", now, 2));
   EXPECT_TRUE(cache.Due(now, 10).empty());
   EXPECT_EQ(cache.Due(now + 1800, 10).size(), 2u);  // half-life reached
-  // A tainted authority makes its SVIDs due at once.
+  // A tainted authority makes its SVIDs due at once, and no longer fresh.
+  EXPECT_TRUE(cache.Fresh("e1", 1, now));
   cache.SetTaintedAuthorities({"a1"});
   EXPECT_EQ(cache.Due(now, 10).size(), 2u);
+  EXPECT_FALSE(cache.Fresh("e1", 1, now));
   cache.SetTaintedAuthorities({});
+  EXPECT_FALSE(cache.Fresh("e1", 2, now));         // for an older revision of the entry
+  EXPECT_FALSE(cache.Fresh("e1", 1, now + 1800));  // past its renewal time
   // A changed entry makes its SVID due; a renamed one drops it.
   cache.ApplyEntries(false, {Entry("e1", "spiffe://example.org/a", "unix:uid:9", 3)}, {});
   EXPECT_EQ(cache.Due(now, 10).size(), 1u);
