@@ -83,29 +83,8 @@ std::vector<gid_t> SupplementaryGroups(pid_t pid) {
 // The systemd unit of the process: the last cgroup path component naming a service or scope.
 std::string SystemdUnit(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-  std::string line;
-  std::string unit;
-  while (std::getline(in, line)) {
-    // cgroup v2: "0::/system.slice/foo.service"; v1 lines name a controller, "name=systemd" among
-    // them.
-    const size_t colon = line.find(':', line.find(':') + 1);
-    if (colon == std::string::npos) continue;
-    const std::string path = line.substr(colon + 1);
-    size_t start = 0;
-    while (start < path.size()) {
-      size_t end = path.find('/', start);
-      if (end == std::string::npos) end = path.size();
-      const std::string part = path.substr(start, end - start);
-      const auto ends_with = [&](std::string_view suffix) {
-        return part.size() > suffix.size() &&
-               part.compare(part.size() - suffix.size(), suffix.size(), suffix) == 0;
-      };
-      if (ends_with(".service") || ends_with(".scope")) unit = part;
-      start = end + 1;
-    }
-    if (!unit.empty()) break;
-  }
-  return unit;
+  const std::string content((std::istreambuf_iterator<char>(in)), {});
+  return SystemdUnitFromCgroup(content);
 }
 
 std::string Hex(const unsigned char* data, size_t n) {
@@ -120,6 +99,36 @@ std::string Hex(const unsigned char* data, size_t n) {
 }
 
 }  // namespace
+
+std::string SystemdUnitFromCgroup(std::string_view content) {
+  std::string unit;
+  size_t line_start = 0;
+  while (line_start < content.size()) {
+    size_t line_end = content.find('\n', line_start);
+    if (line_end == std::string_view::npos) line_end = content.size();
+    const std::string_view line = content.substr(line_start, line_end - line_start);
+    line_start = line_end + 1;
+    // cgroup v2: "0::/system.slice/foo.service"; v1 lines name a controller, "name=systemd" too.
+    const size_t first = line.find(':');
+    const size_t colon = first == std::string_view::npos ? first : line.find(':', first + 1);
+    if (colon == std::string_view::npos) continue;
+    const std::string_view path = line.substr(colon + 1);
+    size_t start = 0;
+    while (start < path.size()) {
+      size_t end = path.find('/', start);
+      if (end == std::string_view::npos) end = path.size();
+      const std::string_view part = path.substr(start, end - start);
+      const auto ends_with = [&](std::string_view suffix) {
+        return part.size() > suffix.size() &&
+               part.compare(part.size() - suffix.size(), suffix.size(), suffix) == 0;
+      };
+      if (ends_with(".service") || ends_with(".scope")) unit = std::string(part);
+      start = end + 1;
+    }
+    if (!unit.empty()) break;
+  }
+  return unit;
+}
 
 PeerProcess::PeerProcess(PeerProcess&& other) noexcept
     : pid_(other.pid_),

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -68,6 +69,10 @@ class WorkloadAttestor {
   struct HashCache;
   std::unique_ptr<HashCache> hashes_;  // executable SHA-256 by (device, inode, size, mtime)
 };
+
+// The systemd unit in the text of /proc/PID/cgroup: the last path component ending in .service or
+// .scope (cgroup v2, or the v1 hierarchies); empty when there is none.
+std::string SystemdUnitFromCgroup(std::string_view content);
 
 // True when every selector of `required` is in `have`, which must be sorted (as Attest returns
 // it). An entry with no selectors matches nothing.

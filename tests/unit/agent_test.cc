@@ -96,6 +96,17 @@ TEST(WorkloadAttestorTest, AnExitedProcessIsRefused) {
   EXPECT_FALSE(PeerProcess::FromPid(child, getuid(), getgid()).ok());
 }
 
+TEST(WorkloadAttestorTest, FindsTheSystemdUnitInTheCgroupPath) {
+  EXPECT_EQ(SystemdUnitFromCgroup("0::/system.slice/nginx.service\n"), "nginx.service");
+  EXPECT_EQ(SystemdUnitFromCgroup("0::/user.slice/user-1000.slice/session-3.scope\n"),
+            "session-3.scope");
+  EXPECT_EQ(SystemdUnitFromCgroup("12:cpu:/\n1:name=systemd:/system.slice/ward.service\n"),
+            "ward.service");
+  EXPECT_EQ(SystemdUnitFromCgroup("0::/\n"), "");
+  EXPECT_EQ(SystemdUnitFromCgroup("garbage"), "");
+  EXPECT_EQ(SystemdUnitFromCgroup(""), "");
+}
+
 store::RegistrationEntry Entry(const std::string& id, const std::string& spiffe_id,
                                const std::string& selector, int64_t revision) {
   store::RegistrationEntry e{.spiffe_id = SpiffeId::Parse(spiffe_id).value(),
