@@ -106,8 +106,10 @@ expect_ok "entry delete" "$WARD" entry delete --id "$ENTRY_ID"
 [ "$("$WARD" entry count --output json | jget count)" = 0 ] && pass "count after delete" || fail "count after delete"
 
 # --- B. the admin socket refuses other uids, and audits the refusal ------------------------------
+# A copy of the binary the other user can run wherever the checkout lives (/root is 0700).
+cp "$WARD" "$WORK/pub/ward" && chmod 755 "$WORK/pub/ward"
 expect_fail "uid 65534 refused" 1 "may not use the admin API" setpriv --reuid 65534 --regid 65534 \
-  --clear-groups "$WARD" healthcheck --socket "$SOCK"
+  --clear-groups "$WORK/pub/ward" healthcheck --socket "$SOCK"
 grep -q '"caller":"uid:65534.*"event":"access.denied"' "$WORK/main.audit" &&
   pass "refusal audited" || fail "refusal audited"
 

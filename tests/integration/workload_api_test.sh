@@ -140,7 +140,10 @@ out=$(wl fetch-x509 "$SOCK" "" True || true)
   fail "header value True: InvalidArgument" "$out"
 out=$(wl wit "$SOCK" || true)
 [[ "$out" == *'"UNIMPLEMENTED"'* ]] && pass "WIT-SVID RPC: Unimplemented" || fail "WIT-SVID RPC: Unimplemented" "$out"
-out=$(setpriv --reuid 65534 --regid 65534 --clear-groups node "$NODE_DIR/workload_client.mjs" \
+# A copy the other user can read wherever the checkout lives (a clone under /root is 0700).
+cp -r "$NODE_DIR" "$WORK/node-client"
+chmod -R a+rX "$WORK/node-client"
+out=$(setpriv --reuid 65534 --regid 65534 --clear-groups node "$WORK/node-client/workload_client.mjs" \
   fetch-x509 "$SOCK" 2>&1 || true)
 [[ "$out" == *'"PERMISSION_DENIED"'* ]] && pass "another user with no entry: PermissionDenied" ||
   fail "another user with no entry: PermissionDenied" "$out"
