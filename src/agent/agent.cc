@@ -169,7 +169,11 @@ class Agent final : public IdentityProvider {
     }
     std::vector<X509Identity> out;
     for (const auto& e : entries) {
-      if (SvidRef svid = cache_.Svid(e.id, now)) out.push_back({std::move(svid), e.federates_with});
+      // Only for the identity this snapshot matched: the entry may have changed meanwhile.
+      SvidRef svid = cache_.Svid(e.id, now);
+      if (svid && svid->spiffe_id == e.spiffe_id.str()) {
+        out.push_back({std::move(svid), e.federates_with});
+      }
     }
     if (out.empty() && !entries.empty()) {
       return Status(StatusCode::kUnavailable, "SVIDs are not available yet; try again");
@@ -268,6 +272,11 @@ class Agent final : public IdentityProvider {
     if (!key.ok()) return key.status();
     WARD_ASSIGN_OR_RETURN(TrustBundle bundle,
                           TrustBundle::ParseSpiffeJson(cache_.trust_domain(), bundle_json));
+    // The key and certificate are saved one after the other; after a crash between the two they
+    // may not belong together, and the agent must attest again rather than fail every call.
+    if (!LocalSigner(*key).HasPublicKey(chain.front().public_key())) {
+      return InvalidArgument("saved agent key does not match the saved SVID");
+    }
     BundleSet set;
     set.Put(bundle);
     WARD_ASSIGN_OR_RETURN(VerifiedX509Svid verified, VerifyX509Svid(chain, set, UnixNow()));
@@ -338,8 +347,9 @@ class Agent final : public IdentityProvider {
     return OkStatus();
   }
 
-  // Signs SVIDs for `entries` in batches: a fresh key per SVID, the CSR to the server.
-  Status Issue(const std::vector<store::RegistrationEntry>& entries) {
+  // Signs SVIDs for `entries` in batches: a fresh key per SVID, the CSR to the server. Entries
+  // the server refused are counted in `*refused` (when given).
+  Status Issue(const std::vector<store::RegistrationEntry>& entries, size_t* refused = nullptr) {
     std::lock_guard<std::mutex> issuing(issue_mu_);  // one batch at a time; others reuse it
     WARD_ASSIGN_OR_RETURN(std::shared_ptr<const AgentIdentity> me, Identity());
     const int64_t now = UnixNow();
@@ -362,6 +372,7 @@ class Agent final : public IdentityProvider {
         const auto key = keys.find(s.entry_id);
         if (key == keys.end()) continue;
         if (!s.status.ok()) {
+          if (refused != nullptr) ++*refused;
           log_.Warn("server refused an SVID",
                     {{"entry_id", s.entry_id}, {"reason", s.status.message()}});
           continue;
@@ -501,11 +512,17 @@ class Agent final : public IdentityProvider {
       if (renew_at != 0 && now >= renew_at) RenewIdentity();
       const auto due = cache_.Due(now, 2000);
       if (!due.empty()) {
-        const Status issued = Issue(due);
+        size_t refused = 0;
+        const Status issued = Issue(due, &refused);
         if (due.size() > 256) malloc_trim(0);
         if (!issued.ok()) {
           log_.Warn("SVID rotation failed; retrying", {{"reason", issued.message()}});
-          std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+        // A refusal would be due again at once: wait before asking again.
+        if (!issued.ok() || refused > 0) {
+          for (int i = 0; i < 20 && !stop_; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          }
         }
         continue;
       }

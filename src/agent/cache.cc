@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "agent/workload_attestor.h"
+#include "core/clock.h"
 
 namespace ward::agent {
 
@@ -96,7 +97,9 @@ std::vector<store::RegistrationEntry> AgentCache::Matching(
     const std::vector<store::Selector>& selectors) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<store::RegistrationEntry> out;
+  const int64_t now = UnixNow();
   for (const auto& [id, e] : entries_) {
+    if (e.expires_at != 0 && e.expires_at <= now) continue;  // expiry bumps no revision
     if (SelectorsMatch(e.selectors, selectors)) out.push_back(e);
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
@@ -133,7 +136,9 @@ SvidRef AgentCache::Svid(const std::string& entry_id, int64_t now) {
 
 void AgentCache::PutSvid(const std::string& entry_id, CachedSvid svid) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!entries_.count(entry_id)) return;  // withdrawn while it was being signed
+  const auto entry = entries_.find(entry_id);
+  // Withdrawn, or given another SPIFFE ID, while it was being signed.
+  if (entry == entries_.end() || entry->second.spiffe_id.str() != svid.spiffe_id) return;
   DropSvidLocked(entry_id);
   lru_.push_front(entry_id);
   svids_[entry_id] = Slot{std::make_shared<const CachedSvid>(std::move(svid)), lru_.begin()};

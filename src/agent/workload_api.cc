@@ -88,19 +88,32 @@ class PeerTable {
  public:
   void Put(int fd, std::shared_ptr<PeerProcess> peer) {
     std::lock_guard<std::mutex> lock(mu_);
-    peers_[fd] = std::move(peer);
+    // Drop connections gRPC has closed (their fd is gone or now names another file), so each
+    // pidfd is released soon after its connection.
+    for (auto it = peers_.begin(); it != peers_.end();) {
+      it = Inode(it->first) != it->second.inode ? peers_.erase(it) : std::next(it);
+    }
+    peers_[fd] = {Inode(fd), std::move(peer)};
   }
   std::shared_ptr<PeerProcess> Find(const std::string& grpc_peer) {
     if (grpc_peer.rfind("fd:", 0) != 0) return nullptr;
     const int fd = std::atoi(grpc_peer.c_str() + 3);
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = peers_.find(fd);
-    return it == peers_.end() ? nullptr : it->second;
+    return it == peers_.end() ? nullptr : it->second.peer;
   }
 
  private:
+  static ino_t Inode(int fd) {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? st.st_ino : 0;
+  }
+  struct Connection {
+    ino_t inode = 0;
+    std::shared_ptr<PeerProcess> peer;
+  };
   std::mutex mu_;
-  std::map<int, std::shared_ptr<PeerProcess>> peers_;
+  std::map<int, Connection> peers_;
 };
 
 // Who is calling: the header check and workload attestation every RPC starts with.
@@ -181,13 +194,17 @@ class Service final : public SpiffeWorkloadAPI::CallbackService {
     {
       std::lock_guard<std::mutex> lock(memo_mu_);
       const auto it = x509_memo_.find(key);
-      if (it != x509_memo_.end() && it->second.first == version) return *it->second.second;
+      // Entry expiry changes nothing's version, so a memo is also bounded in time.
+      if (it != x509_memo_.end() && it->second.version == version &&
+          std::chrono::steady_clock::now() - it->second.built < std::chrono::seconds(1)) {
+        return *it->second.message;
+      }
     }
     WARD_ASSIGN_OR_RETURN(X509SVIDResponse built, BuildX509(caller));
     auto shared = std::make_shared<const X509SVIDResponse>(built);
     std::lock_guard<std::mutex> lock(memo_mu_);
     if (x509_memo_.size() > 1024) x509_memo_.clear();
-    x509_memo_[key] = {version, std::move(shared)};
+    x509_memo_[key] = {version, std::chrono::steady_clock::now(), std::move(shared)};
     return built;
   }
 
@@ -328,13 +345,19 @@ class Service final : public SpiffeWorkloadAPI::CallbackService {
   telemetry::Logger& log_;
   WorkloadAttestor attestor_;
   PeerTable peers_;
-  WorkerPool workers_;
   std::mutex memo_mu_;
-  std::map<std::string, std::pair<uint64_t, std::shared_ptr<const X509SVIDResponse>>> x509_memo_;
+  struct Memo {
+    uint64_t version = 0;
+    std::chrono::steady_clock::time_point built;
+    std::shared_ptr<const X509SVIDResponse> message;
+  };
+  std::map<std::string, Memo> x509_memo_;
   std::mutex watch_mu_;
   std::vector<std::weak_ptr<Watcher>> watchers_;
   std::atomic<bool> stopping_{false};
   std::thread notifier_;
+  // Declared last, so it is destroyed first: no queued task outlives what it touches.
+  WorkerPool workers_;
 };
 
 // One server-streaming RPC. Sends the full state first, then again whenever it changes (never
@@ -353,7 +376,9 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
     state_->build = std::move(build);
     auto caller = service.Identify(ctx);
     if (!caller.ok()) {
-      this->Finish(ToGrpc(caller.status()));
+      // Through the state, so `finished` is set and a later OnCancel cannot finish twice.
+      std::lock_guard<std::recursive_mutex> lock(state_->mu);
+      state_->Finish(ToGrpc(caller.status()));
       return;
     }
     state_->caller = std::move(caller).value();
@@ -412,6 +437,10 @@ class StreamReactor final : public grpc::ServerWriteReactor<Response> {
 
     // Re-checks the caller, builds the state and writes it if it changed.
     void Send(bool first) {
+      {
+        std::lock_guard<std::recursive_mutex> lock(mu);
+        if (finished || reactor == nullptr) return;
+      }
       if (!first) {
         const Status still = service->Reverify(caller);
         if (!still.ok()) {

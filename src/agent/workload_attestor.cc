@@ -65,6 +65,22 @@ std::string GroupName(gid_t gid) {
   return gr.gr_name;
 }
 
+// True when `uid` is one of the real, effective, saved or filesystem uids of /proc/PID/status.
+bool UidMatches(pid_t pid, uid_t uid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) != 0) continue;
+    std::istringstream ids(line.substr(4));
+    unsigned long id = 0;
+    while (ids >> id) {
+      if (id == uid) return true;
+    }
+    return false;
+  }
+  return false;
+}
+
 // Supplementary groups from the "Groups:" line of /proc/PID/status.
 std::vector<gid_t> SupplementaryGroups(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -122,7 +138,12 @@ std::string SystemdUnitFromCgroup(std::string_view content) {
         return part.size() > suffix.size() &&
                part.compare(part.size() - suffix.size(), suffix.size(), suffix) == 0;
       };
-      if (ends_with(".service") || ends_with(".scope")) unit = std::string(part);
+      // The first unit from the root is the one the system manager runs; anything below it is
+      // the unit's own (possibly user-delegated) subtree, which its owner may name at will.
+      if (ends_with(".service") || ends_with(".scope")) {
+        unit = std::string(part);
+        break;
+      }
       start = end + 1;
     }
     if (!unit.empty()) break;
@@ -159,7 +180,13 @@ Result<PeerProcess> PeerProcess::FromSocket(int socket_fd) {
   if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) {
     return PermissionDenied("cannot read the caller's credentials (SO_PEERCRED)");
   }
-  return FromPid(cred.pid, cred.uid, cred.gid);
+  WARD_ASSIGN_OR_RETURN(PeerProcess peer, FromPid(cred.pid, cred.uid, cred.gid));
+  // If the connecting process exited and its PID went to another process before the pidfd was
+  // taken, /proc would describe that other process: its uids must match the connection's.
+  if (!UidMatches(cred.pid, cred.uid)) {
+    return PermissionDenied("the connecting process is gone (its PID now names another process)");
+  }
+  return peer;
 }
 
 Result<PeerProcess> PeerProcess::FromPid(pid_t pid, uid_t uid, gid_t gid) {
@@ -182,7 +209,8 @@ bool PeerProcess::Alive() const {
 
 struct WorkloadAttestor::HashCache {
   std::mutex mu;
-  std::map<std::tuple<dev_t, ino_t, off_t, int64_t, int64_t>, std::string> by_file;
+  std::map<std::tuple<dev_t, ino_t, off_t, int64_t, int64_t, int64_t, int64_t>, std::string>
+      by_file;
 };
 
 WorkloadAttestor::WorkloadAttestor() : hashes_(std::make_unique<HashCache>()) {}
@@ -216,9 +244,11 @@ Result<std::vector<store::Selector>> WorkloadAttestor::Attest(const PeerProcess&
     if (fd >= 0) {
       struct stat st {};
       if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        const auto key = std::make_tuple(st.st_dev, st.st_ino, st.st_size,
-                                         static_cast<int64_t>(st.st_mtim.tv_sec),
-                                         static_cast<int64_t>(st.st_mtim.tv_nsec));
+        // ctime too: it cannot be set back by the file's owner, unlike mtime.
+        const auto key = std::make_tuple(
+            st.st_dev, st.st_ino, st.st_size, static_cast<int64_t>(st.st_mtim.tv_sec),
+            static_cast<int64_t>(st.st_mtim.tv_nsec), static_cast<int64_t>(st.st_ctim.tv_sec),
+            static_cast<int64_t>(st.st_ctim.tv_nsec));
         std::string digest;
         {
           std::lock_guard<std::mutex> lock(hashes_->mu);

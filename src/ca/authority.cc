@@ -347,10 +347,9 @@ Result<bool> CertificateAuthority::Tick(int64_t now) {
   return true;
 }
 
-Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, const PublicKey& key,
-                                                          int64_t ttl,
-                                                          const std::vector<std::string>& dns_names,
-                                                          int64_t now) {
+Result<IssuedX509SvidDer> CertificateAuthority::SignX509SvidDer(
+    const SpiffeId& id, const PublicKey& key, const Bytes& spki_der, int64_t ttl,
+    const std::vector<std::string>& dns_names, int64_t now) {
   if (!id.MemberOf(config_.trust_domain)) {
     return InvalidArgument(id.str() + " is not in trust domain " + config_.trust_domain.name());
   }
@@ -370,19 +369,32 @@ Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, co
   // At least a minute, at most the configured maximum (which wins if configured lower).
   const int64_t lifetime = std::min<int64_t>(
       std::max<int64_t>(ttl <= 0 ? config_.max_x509_svid_ttl : ttl, 60), config_.max_x509_svid_ttl);
-  WARD_ASSIGN_OR_RETURN(Certificate leaf, IssueX509Svid({.id = id,
-                                                         .public_key = key,
-                                                         .dns_names = dns_names,
-                                                         .not_before = now - 10,
-                                                         .not_after = now + lifetime},
-                                                        Issuer{*signer, &*ca_cert}));
-  IssuedX509Svid out{leaf, {leaf}, authority_id};
+  WARD_ASSIGN_OR_RETURN(IssuedCertificate leaf, IssueX509SvidDer({.id = id,
+                                                                  .public_key = key,
+                                                                  .dns_names = dns_names,
+                                                                  .spki_der = spki_der,
+                                                                  .not_before = now - 10,
+                                                                  .not_after = now + lifetime},
+                                                                 Issuer{*signer, &*ca_cert}));
+  IssuedX509SvidDer out{std::move(leaf), {}, authority_id};
   if (under_upstream) {
-    out.chain.push_back(*ca_cert);
+    out.intermediates.push_back(*ca_cert);
     const UpstreamCa& up = *config_.upstream;
-    if (!up.certificate_is_root) out.chain.push_back(up.certificate);
-    out.chain.insert(out.chain.end(), up.chain.begin(), up.chain.end());
+    if (!up.certificate_is_root) out.intermediates.push_back(up.certificate);
+    out.intermediates.insert(out.intermediates.end(), up.chain.begin(), up.chain.end());
   }
+  return out;
+}
+
+Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, const PublicKey& key,
+                                                          int64_t ttl,
+                                                          const std::vector<std::string>& dns_names,
+                                                          int64_t now) {
+  WARD_ASSIGN_OR_RETURN(IssuedX509SvidDer issued,
+                        SignX509SvidDer(id, key, {}, ttl, dns_names, now));
+  WARD_ASSIGN_OR_RETURN(Certificate leaf, Certificate::FromDer(issued.leaf.der));
+  IssuedX509Svid out{leaf, {leaf}, std::move(issued.authority_id)};
+  out.chain.insert(out.chain.end(), issued.intermediates.begin(), issued.intermediates.end());
   return out;
 }
 

@@ -72,6 +72,13 @@ struct IssuedX509Svid {
   std::string authority_id;
 };
 
+// The same, as bytes: what the agent API sends, without parsing the new leaf back.
+struct IssuedX509SvidDer {
+  IssuedCertificate leaf;
+  std::vector<Certificate> intermediates;  // up to (not including) a trust anchor
+  std::string authority_id;
+};
+
 struct IssuedJwtSvid {
   MintedJwtSvid minted;
   std::string authority_id;
@@ -91,6 +98,11 @@ class CertificateAuthority {
 
   Result<IssuedX509Svid> SignX509Svid(const SpiffeId& id, const PublicKey& key, int64_t ttl,
                                       const std::vector<std::string>& dns_names, int64_t now);
+  // The hot path of batch signing: `spki_der` is the key's SubjectPublicKeyInfo as the CSR
+  // carried it (empty: encoded here).
+  Result<IssuedX509SvidDer> SignX509SvidDer(const SpiffeId& id, const PublicKey& key,
+                                            const Bytes& spki_der, int64_t ttl,
+                                            const std::vector<std::string>& dns_names, int64_t now);
   Result<IssuedJwtSvid> MintJwtSvid(const SpiffeId& id, const std::vector<std::string>& audience,
                                     int64_t ttl, int64_t now);
 

@@ -15,7 +15,13 @@ Result<CertificateRequest> Inspect(ossl::X509ReqPtr req) {
   }
   PublicKey key(std::move(pkey));
   WARD_RETURN_IF_ERROR(CheckAcceptableKey(key.info()).WithContext("CSR key"));
-  CertificateRequest out{std::move(key), {}};
+  CertificateRequest out{std::move(key), {}, {}};
+  // The SubjectPublicKeyInfo as it arrived; re-encoding the parsed key would go through
+  // OpenSSL 3's encoder framework, several times the cost of the signature.
+  unsigned char* spki = nullptr;
+  const int spki_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req.get()), &spki);
+  if (spki_len > 0) out.spki_der.assign(spki, spki + spki_len);
+  OPENSSL_free(spki);
   STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req.get());
   if (exts != nullptr) {
     const int idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1);

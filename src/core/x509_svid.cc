@@ -138,8 +138,20 @@ struct CertificateFields {
   ByteView extensions;  // the concatenated Extension SEQUENCEs
 };
 
-// Assembles the TBSCertificate, has the issuer's signer sign it and wraps both in a Certificate.
-Result<Certificate> AssembleAndSign(const CertificateFields& f, const Signer& signer) {
+std::string LowerHex(ByteView bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * bytes.size());
+  for (uint8_t b : bytes) {
+    out.push_back(digits[b >> 4]);
+    out.push_back(digits[b & 0xf]);
+  }
+  return out;
+}
+
+// Assembles the TBSCertificate, has the issuer's signer sign it, and returns the certificate's
+// DER with the facts a caller records about it.
+Result<IssuedCertificate> AssembleAndSignDer(const CertificateFields& f, const Signer& signer) {
   if (f.not_after <= f.not_before) return InvalidArgument("notAfter must be later than notBefore");
   WARD_ASSIGN_OR_RETURN(SignatureAlgorithm alg, SignatureAlgorithmFor(signer.key_info()));
   const Bytes serial = RandomSerial();
@@ -174,10 +186,17 @@ Result<Certificate> AssembleAndSign(const CertificateFields& f, const Signer& si
   Bytes cert_body = tbs;
   der::Append(cert_body, alg.identifier);
   der::AppendTlv(cert_body, der::kBitString, bits);
-  const Bytes cert = der::Tlv(der::kSequence, cert_body);
-  auto parsed = Certificate::FromDer(cert);
-  if (!parsed.ok())
+  // The serial's first byte is 0x40-0x7f, so its hex has no leading zero: the same text as
+  // Certificate::SerialHex().
+  return IssuedCertificate{der::Tlv(der::kSequence, cert_body), LowerHex(serial), f.not_after};
+}
+
+Result<Certificate> AssembleAndSign(const CertificateFields& f, const Signer& signer) {
+  WARD_ASSIGN_OR_RETURN(IssuedCertificate issued, AssembleAndSignDer(f, signer));
+  auto parsed = Certificate::FromDer(issued.der);
+  if (!parsed.ok()) {
     return Internal("issued certificate does not parse: " + parsed.status().message());
+  }
   return parsed;
 }
 
@@ -274,7 +293,7 @@ Result<Certificate> IssueCaCertificate(const CaCertificateParams& params, const 
                          signer);
 }
 
-Result<Certificate> IssueX509Svid(const X509SvidParams& params, const Issuer& issuer) {
+Result<IssuedCertificate> IssueX509SvidDer(const X509SvidParams& params, const Issuer& issuer) {
   if (params.id.IsRoot()) {
     return InvalidArgument("an X.509-SVID's SPIFFE ID must have a path: " + params.id.str());
   }
@@ -312,13 +331,22 @@ Result<Certificate> IssueX509Svid(const X509SvidParams& params, const Issuer& is
     AppendExtension(extensions, kOidAuthorityKeyId, false,
                     der::Tlv(der::kSequence, der::Tlv(0x80, aki)));
   }
-  return AssembleAndSign({.issuer_name = issuer_der,
-                          .subject_name = subject_der,
-                          .not_before = params.not_before,
-                          .not_after = not_after,
-                          .spki = spki,
-                          .extensions = extensions},
-                         issuer.signer());
+  return AssembleAndSignDer({.issuer_name = issuer_der,
+                             .subject_name = subject_der,
+                             .not_before = params.not_before,
+                             .not_after = not_after,
+                             .spki = spki,
+                             .extensions = extensions},
+                            issuer.signer());
+}
+
+Result<Certificate> IssueX509Svid(const X509SvidParams& params, const Issuer& issuer) {
+  WARD_ASSIGN_OR_RETURN(IssuedCertificate issued, IssueX509SvidDer(params, issuer));
+  auto parsed = Certificate::FromDer(issued.der);
+  if (!parsed.ok()) {
+    return Internal("issued certificate does not parse: " + parsed.status().message());
+  }
+  return parsed;
 }
 
 Result<SpiffeId> SpiffeIdFromCertificate(const Certificate& cert) {

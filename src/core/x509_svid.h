@@ -59,6 +59,16 @@ struct X509SvidParams {
 Result<Certificate> IssueCaCertificate(const CaCertificateParams& params, const Issuer& issuer);
 Result<Certificate> IssueX509Svid(const X509SvidParams& params, const Issuer& issuer);
 
+// A freshly issued certificate as bytes, with what a CA records about it. What a CA sends on the
+// wire; parsing it back into a Certificate would cost more than signing it (OpenSSL 3 decodes
+// the public key on every parse).
+struct IssuedCertificate {
+  Bytes der;
+  std::string serial_hex;  // as Certificate::SerialHex() prints it
+  UnixSeconds not_after = 0;
+};
+Result<IssuedCertificate> IssueX509SvidDer(const X509SvidParams& params, const Issuer& issuer);
+
 // The SPIFFE ID in a certificate's single URI SAN; fails on zero or several URI SANs or an
 // invalid ID. Checks nothing else.
 Result<SpiffeId> SpiffeIdFromCertificate(const Certificate& cert);

@@ -32,6 +32,13 @@ std::string Sha256Hex(ByteView data) {
   return out;
 }
 
+json ChainJson(const Bytes& leaf_der, const std::vector<Certificate>& intermediates) {
+  json out = json::array();
+  out.push_back(Base64Encode(leaf_der));
+  for (const auto& c : intermediates) out.push_back(Base64Encode(c.ToDer()));
+  return out;
+}
+
 json ChainJson(const std::vector<Certificate>& chain) {
   json out = json::array();
   for (const auto& c : chain) out.push_back(Base64Encode(c.ToDer()));
@@ -233,12 +240,15 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     Respond(JsonResponse(out));
   }
 
-  Result<PublicKey> CsrKey(const json& body) {
+  Result<CertificateRequest> Csr(const json& body) {
     WARD_ASSIGN_OR_RETURN(std::string csr_b64, Field<std::string>(body, "csr", ""));
     if (csr_b64.empty()) return InvalidArgument("csr is required (base64 DER PKCS#10)");
     auto der = Base64Decode(csr_b64);
     if (!der.ok()) return der.status().WithContext("csr");
-    WARD_ASSIGN_OR_RETURN(CertificateRequest csr, ParseCsrDer(*der));
+    return ParseCsrDer(*der);
+  }
+  Result<PublicKey> CsrKey(const json& body) {
+    WARD_ASSIGN_OR_RETURN(CertificateRequest csr, Csr(body));
     return csr.public_key;
   }
 
@@ -470,14 +480,15 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
                               " is not authorized for this agent"));
         continue;
       }
-      auto key = CsrKey(item);
-      if (!key.ok()) {
-        fail(key.status());
+      auto csr = Csr(item);
+      if (!csr.ok()) {
+        fail(csr.status());
         continue;
       }
       const store::RegistrationEntry& e = *it->second;
       const auto start = std::chrono::steady_clock::now();
-      auto issued = api.deps_.ca.SignX509Svid(e.spiffe_id, *key, e.x509_svid_ttl, e.dns_names, now);
+      auto issued = api.deps_.ca.SignX509SvidDer(e.spiffe_id, csr->public_key, csr->spki_der,
+                                                 e.x509_svid_ttl, e.dns_names, now);
       if (!issued.ok()) {
         fail(issued.status());
         continue;
@@ -485,8 +496,8 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       api.signing_.Observe(
           {"x509"},
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      const Status audited = AuditIssued("x509-svid", e.spiffe_id, issued->leaf.SerialHex(),
-                                         issued->leaf.not_after(), issued->authority_id);
+      const Status audited = AuditIssued("x509-svid", e.spiffe_id, issued->leaf.serial_hex,
+                                         issued->leaf.not_after, issued->authority_id);
       if (!audited.ok()) {
         results.push_back(
             {{"entry_id", entry_id}, {"error", audited.message()}, {"code", "UNAVAILABLE"}});
@@ -495,8 +506,8 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       api.issued_.Inc({"x509"});
       results.push_back({{"entry_id", entry_id},
                          {"spiffe_id", e.spiffe_id.str()},
-                         {"svid", ChainJson(issued->chain)},
-                         {"expires_at", issued->leaf.not_after()},
+                         {"svid", ChainJson(issued->leaf.der, issued->intermediates)},
+                         {"expires_at", issued->leaf.not_after},
                          {"authority", issued->authority_id}});
     }
     Respond(JsonResponse({{"results", results}}));

@@ -102,6 +102,11 @@ TEST(WorkloadAttestorTest, FindsTheSystemdUnitInTheCgroupPath) {
             "session-3.scope");
   EXPECT_EQ(SystemdUnitFromCgroup("12:cpu:/\n1:name=systemd:/system.slice/ward.service\n"),
             "ward.service");
+  // A user's delegated subtree: the unit is the system manager's user@UID.service, whatever the
+  // user named the units below it.
+  EXPECT_EQ(SystemdUnitFromCgroup(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/sshd.service\n"),
+            "user@1000.service");
   EXPECT_EQ(SystemdUnitFromCgroup("0::/\n"), "");
   EXPECT_EQ(SystemdUnitFromCgroup("garbage"), "");
   EXPECT_EQ(SystemdUnitFromCgroup(""), "");

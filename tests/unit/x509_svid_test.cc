@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "core/csr.h"
 #include "test_pki.h"
 
 namespace ward {
@@ -188,6 +189,31 @@ TEST(X509SvidBuilderTest, EncodingIsCanonicalDer) {
   const std::string reencoded(reinterpret_cast<char*>(tbs), static_cast<size_t>(tbs_len));
   OPENSSL_free(tbs);
   EXPECT_NE(AsString(der).find(reencoded), std::string::npos);
+}
+
+TEST(X509SvidBuilderTest, TheDerPathMatchesTheParsedCertificate) {
+  TestCa ca("example.org");
+  PrivateKey workload = NewKey();
+  const Bytes csr_der = CreateCsrDer(workload).value();
+  auto csr = ParseCsrDer(csr_der);
+  ASSERT_TRUE(csr.ok());
+  ASSERT_FALSE(csr->spki_der.empty());
+  EXPECT_EQ(csr->spki_der, workload.public_key().ToSpkiDer());
+  auto issued = IssueX509SvidDer({.id = Id("spiffe://example.org/w"),
+                                  .public_key = csr->public_key,
+                                  .spki_der = csr->spki_der,
+                                  .not_before = Now() - 10,
+                                  .not_after = Now() + 600},
+                                 Issuer{ca.key, &ca.cert});
+  ASSERT_TRUE(issued.ok()) << issued.status().message();
+  auto parsed = Certificate::FromDer(issued->der);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->SerialHex(), issued->serial_hex);
+  EXPECT_EQ(parsed->not_after(), issued->not_after);
+  EXPECT_TRUE(parsed->public_key().Equals(workload.public_key()));
+  BundleSet set;
+  set.Put(TrustBundle::Create(Td("example.org"), {ca.cert}, {}).value());
+  EXPECT_TRUE(VerifyX509Svid({*parsed}, set, Now()).ok());
 }
 
 TEST(X509SvidBuilderTest, WorksForEveryKeyType) {
