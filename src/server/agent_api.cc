@@ -7,6 +7,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/base64.h"
@@ -123,6 +124,68 @@ Result<std::vector<std::string>> WithdrawnFromAgent(
   }
   return out;
 }
+
+// The same rule as AuthorizedEntries, checked for one entry at a time by walking up its parents:
+// a signing batch then costs a few indexed lookups per entry, not the agent's whole authorized
+// set. Memoized per (parent, depth) for the life of one request.
+class AuthorizationCheck {
+ public:
+  AuthorizationCheck(store::DataStore& db, std::string agent_id, int64_t now)
+      : db_(db), agent_id_(std::move(agent_id)), now_(now) {}
+
+  // The entry when it exists, has not expired and is authorized for the agent.
+  Result<std::optional<store::RegistrationEntry>> Authorized(const std::string& entry_id) {
+    auto entry = db_.GetEntry(entry_id);
+    if (!entry.ok()) {
+      if (entry.status().code() == StatusCode::kNotFound) return None();
+      return entry.status();
+    }
+    if (Expired(*entry)) return None();
+    WARD_ASSIGN_OR_RETURN(bool served, Served(entry->parent_id.str(), 0));
+    if (!served) return None();
+    return Result<std::optional<store::RegistrationEntry>>(
+        std::optional<store::RegistrationEntry>(std::move(entry).value()));
+  }
+
+ private:
+  static Result<std::optional<store::RegistrationEntry>> None() {
+    return Result<std::optional<store::RegistrationEntry>>(
+        std::optional<store::RegistrationEntry>());
+  }
+  bool Expired(const store::RegistrationEntry& e) const {
+    return e.expires_at != 0 && e.expires_at <= now_;
+  }
+
+  // Whether an entry `depth` levels below the agent with parent `parent` is authorized
+  // (AuthorizedEntries reaches depths 0-8).
+  Result<bool> Served(const std::string& parent, int depth) {
+    if (parent == agent_id_) return true;
+    if (depth >= 8) return false;
+    const auto key = std::make_pair(parent, depth);
+    if (const auto it = memo_.find(key); it != memo_.end()) return it->second;
+    memo_[key] = false;  // a parent cycle ends here
+    std::string token;
+    do {
+      WARD_ASSIGN_OR_RETURN(store::EntryPage page,
+                            db_.ListEntries(token, 1000, parent, std::nullopt));
+      for (const auto& e : page.entries) {
+        if (Expired(e)) continue;
+        WARD_ASSIGN_OR_RETURN(bool served, Served(e.parent_id.str(), depth + 1));
+        if (served) {
+          memo_[key] = true;
+          return true;
+        }
+      }
+      token = page.next_page_token;
+    } while (!token.empty());
+    return false;
+  }
+
+  store::DataStore& db_;
+  const std::string agent_id_;
+  const int64_t now_;
+  std::map<std::pair<std::string, int>, bool> memo_;
+};
 
 struct AuthenticatedAgent {
   SpiffeId id;
@@ -450,10 +513,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     const Status granted = Grant();
     if (!granted.ok()) return Respond(ErrorResponse(granted));
     const int64_t now = UnixNow();
-    auto authorized = AuthorizedEntries(api.deps_.store, agent.id.str(), now);
-    if (!authorized.ok()) return Respond(ErrorResponse(authorized.status()));
-    std::map<std::string, const store::RegistrationEntry*> by_id;
-    for (const auto& e : *authorized) by_id[e.id] = &e;
+    AuthorizationCheck check(api.deps_.store, agent.id.str(), now);
     json results = json::array();
     for (const auto& item : *csrs) {
       if (!item.is_object()) {
@@ -474,8 +534,12 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
                            {"error", shown.message()},
                            {"code", StatusCodeName(shown.code())}});
       };
-      const auto it = by_id.find(entry_id);
-      if (it == by_id.end()) {
+      auto authorized = check.Authorized(entry_id);
+      if (!authorized.ok()) {
+        fail(authorized.status());
+        continue;
+      }
+      if (!authorized->has_value()) {
         fail(PermissionDenied("entry " + entry_id.substr(0, 64) +
                               " is not authorized for this agent"));
         continue;
@@ -485,7 +549,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
         fail(csr.status());
         continue;
       }
-      const store::RegistrationEntry& e = *it->second;
+      const store::RegistrationEntry& e = **authorized;
       const auto start = std::chrono::steady_clock::now();
       auto issued = api.deps_.ca.SignX509SvidDer(e.spiffe_id, csr->public_key, csr->spki_der,
                                                  e.x509_svid_ttl, e.dns_names, now);
