@@ -220,7 +220,7 @@ class Agent final : public IdentityProvider {
           }
           if (jwts_.size() >= 10000) jwts_.clear();
         }
-        jwts_[key] = {minted.token, now, minted.expires_at};
+        jwts_[key] = {minted.token, now, minted.expires_at, KidOf(minted.token)};
       }
       out.push_back({id, std::move(minted.token)});
     }
@@ -257,6 +257,7 @@ class Agent final : public IdentityProvider {
     std::string token;
     int64_t issued_at = 0;
     int64_t expires_at = 0;
+    std::string kid;  // read once, to drop the token when its key is tainted
   };
 
   std::string Path(const char* name) const { return config_.data_dir + "/" + name; }
@@ -480,17 +481,13 @@ class Agent final : public IdentityProvider {
   void DropJwtsFrom(const std::set<std::string>& kids) {
     std::lock_guard<std::mutex> lock(jwt_mu_);
     for (auto it = jwts_.begin(); it != jwts_.end();) {
-      // The kid is in the token's header, the first segment.
-      bool tainted = false;
-      const std::string& token = it->second.token;
-      const std::string header = token.substr(0, token.find('.'));
-      for (const auto& kid : kids) tainted = tainted || KidOf(header) == kid;
-      it = tainted ? jwts_.erase(it) : std::next(it);
+      it = kids.count(it->second.kid) ? jwts_.erase(it) : std::next(it);
     }
   }
 
-  static std::string KidOf(const std::string& header_b64) {
-    auto decoded = Base64UrlDecode(header_b64);
+  // The key ID in a compact JWS's header (its first segment); empty when unreadable.
+  static std::string KidOf(const std::string& token) {
+    auto decoded = Base64UrlDecode(token.substr(0, token.find('.')));
     if (!decoded.ok()) return "";
     try {
       const auto header = nlohmann::json::parse(AsString(*decoded));

@@ -179,13 +179,6 @@ std::vector<store::RegistrationEntry> AgentCache::Due(int64_t now, size_t limit)
   return out;
 }
 
-int64_t AgentCache::NextRenewal() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  int64_t next = INT64_MAX;
-  for (const auto& [id, slot] : svids_) next = std::min(next, slot.svid->renew_at);
-  return next;
-}
-
 BundleSnapshot AgentCache::Bundles() const {
   std::lock_guard<std::mutex> lock(mu_);
   return {bundle_, federated_};

@@ -78,8 +78,6 @@ class AgentCache {
   // Entries whose SVID is missing (when pre-issuing), due for renewal, stale or tainted; at most
   // `limit`.
   std::vector<store::RegistrationEntry> Due(int64_t now, size_t limit) const;
-  // The next time Due() could return something without another change.
-  int64_t NextRenewal() const;
 
   BundleSnapshot Bundles() const;
 

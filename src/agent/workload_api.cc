@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -89,9 +90,13 @@ class PeerTable {
   void Put(int fd, std::shared_ptr<PeerProcess> peer) {
     std::lock_guard<std::mutex> lock(mu_);
     // Drop connections gRPC has closed (their fd is gone or now names another file), so each
-    // pidfd is released soon after its connection.
-    for (auto it = peers_.begin(); it != peers_.end();) {
-      it = Inode(it->first) != it->second.inode ? peers_.erase(it) : std::next(it);
+    // pidfd is released soon after its connection. Swept when the table doubles, so a burst of
+    // connections costs amortized O(1) per accept rather than a pass over every open one.
+    if (peers_.size() >= sweep_at_) {
+      for (auto it = peers_.begin(); it != peers_.end();) {
+        it = Inode(it->first) != it->second.inode ? peers_.erase(it) : std::next(it);
+      }
+      sweep_at_ = std::max<size_t>(64, 2 * peers_.size());
     }
     peers_[fd] = {Inode(fd), std::move(peer)};
   }
@@ -114,6 +119,7 @@ class PeerTable {
   };
   std::mutex mu_;
   std::map<int, Connection> peers_;
+  size_t sweep_at_ = 64;
 };
 
 // Who is calling: the header check and workload attestation every RPC starts with.

@@ -62,31 +62,14 @@ int FailStatus(const Status& s) {
       s.message());
 }
 
-Status WriteFile(const std::string& path, std::string_view data, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  {
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) return Internal("cannot write " + tmp + ": " + std::strerror(errno));
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    ::close(fd);
-    if (n != static_cast<ssize_t>(data.size())) return Internal("cannot write " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Internal("cannot write " + path);
-  return OkStatus();
-}
-
 std::string DerToPem(ByteView der) {
   auto certs = ParseDerCertificates(der);
   return certs.ok() ? CertificatesToPem(*certs) : "";
 }
 
-std::string KeyToPem(ByteView pkcs8) {
-  std::string b64 = Base64Encode(pkcs8);
-  std::string pem = "-----BEGIN PRIVATE KEY-----\n";
-  for (size_t i = 0; i < b64.size(); i += 64) pem += b64.substr(i, 64) + "\n";
-  pem += "-----END PRIVATE KEY-----\n";
-  SecureWipe(b64.data(), b64.size());
-  return pem;
+Result<SecureBytes> KeyToPem(ByteView pkcs8) {
+  WARD_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::FromPkcs8Der(pkcs8));
+  return key.ToPkcs8Pem();
 }
 
 void PrintX509(const agent::FetchedX509Context& ctx, const std::string& output) {
@@ -207,8 +190,11 @@ void RegisterAgentCommands(CLI::App& app, int* exit_code) {
         const auto& s = ctx->svids[i];
         const std::string n = std::to_string(i);
         Status st = WriteFile(*write_dir + "/svid." + n + ".pem", DerToPem(s.chain_der), 0644);
-        if (st.ok())
-          st = WriteFile(*write_dir + "/svid." + n + ".key", KeyToPem(s.key_der.view()), 0600);
+        if (st.ok()) {
+          auto key_pem = KeyToPem(s.key_der.view());
+          st = key_pem.ok() ? WriteFile(*write_dir + "/svid." + n + ".key", key_pem->str(), 0600)
+                            : key_pem.status();
+        }
         if (st.ok())
           st = WriteFile(*write_dir + "/bundle." + n + ".pem", DerToPem(s.bundle_der), 0644);
         if (!st.ok()) {

@@ -1,7 +1,12 @@
 #include "cli/cli_io.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -31,6 +36,19 @@ Result<std::string> ReadInput(const std::string& path, size_t max_bytes) {
 int Fail(int code, const std::string& message) {
   std::cerr << "ward: " << message << "\n";
   return code;
+}
+
+Status WriteFile(const std::string& path, std::string_view data, mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return Internal("cannot write " + tmp + ": " + std::strerror(errno));
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    ::close(fd);
+    if (n != static_cast<ssize_t>(data.size())) return Internal("cannot write " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Internal("cannot write " + path);
+  return OkStatus();
 }
 
 }  // namespace ward::cli

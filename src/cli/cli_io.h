@@ -2,7 +2,10 @@
 #ifndef WARD_CLI_CLI_IO_H_
 #define WARD_CLI_CLI_IO_H_
 
+#include <sys/types.h>
+
 #include <string>
+#include <string_view>
 
 #include "core/certificate.h"
 #include "core/status.h"
@@ -14,6 +17,10 @@ enum ExitCode : int { kExitOk = 0, kExitInvalid = 1, kExitUsage = 2 };
 
 // Reads a whole file ("-" is standard input), refusing anything over `max_bytes`.
 Result<std::string> ReadInput(const std::string& path, size_t max_bytes);
+
+// Writes `data` to `path` through a temporary file created with `mode` (so a key is never
+// readable by others, not even briefly) and renamed into place.
+Status WriteFile(const std::string& path, std::string_view data, mode_t mode);
 
 // Prints "ward: <message>" on stderr and returns `code`.
 int Fail(int code, const std::string& message);

@@ -127,19 +127,6 @@ void AddEntryFields(CLI::App* cmd, EntryFields* f) {
   cmd->add_option("--expires-at", f->expires_at, "entry expiry, Unix seconds (0: never)");
 }
 
-Status WriteFile(const std::string& path, std::string_view data, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Internal("cannot write " + tmp);
-    ::chmod(tmp.c_str(), mode);
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    if (!out) return Internal("cannot write " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Internal("cannot write " + path);
-  return OkStatus();
-}
-
 }  // namespace
 
 void RegisterServerCommands(CLI::App& app, int* exit_code) {

@@ -1,16 +1,15 @@
 #include "net/https_client.h"
 
 #include <netdb.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
-
-#include <algorithm>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 

@@ -6,13 +6,13 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
-#include <type_traits>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "server/tls_context.h"
