@@ -18,6 +18,7 @@
 
 #include "agent/cache.h"
 #include "agent/identity_provider.h"
+#include "agent/jwt_validation_cache.h"
 #include "agent/server_client.h"
 #include "agent/workload_api.h"
 #include "core/base64.h"
@@ -75,7 +76,8 @@ Status MakeDir(const std::string& path, mode_t mode) {
   return OkStatus();
 }
 
-// A bootstrap bundle: SPIFFE JSON or PEM certificates.
+}  // namespace
+
 Result<TrustBundle> LoadBundleFile(const TrustDomain& td, const std::string& path) {
   WARD_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
   const size_t first = text.find_first_not_of(" \t\r\n");
@@ -85,6 +87,8 @@ Result<TrustBundle> LoadBundleFile(const TrustDomain& td, const std::string& pat
   return TrustBundle::ParsePem(td, text);
 }
 
+namespace {
+
 class Agent final : public IdentityProvider {
  public:
   Agent(const AgentConfig& config, TrustDomain td, telemetry::Logger& log)
@@ -92,7 +96,8 @@ class Agent final : public IdentityProvider {
         log_(log),
         cache_(td, config.svid_cache_size),
         client_(config.server_address, config.server_port, td),
-        rng_(std::random_device{}()) {}
+        rng_(std::random_device{}()),
+        validated_(config.jwt_validation_cache_size) {}
 
   // Resumes the saved identity when it is still valid, otherwise attests.
   Status Start() {
@@ -240,10 +245,22 @@ class Agent final : public IdentityProvider {
   Result<ValidatedJwtSvid> ValidateJwt(const std::string& token,
                                        const std::string& audience) override {
     const BundleSnapshot snapshot = cache_.Bundles();
+    const auto bundle_of = [&snapshot](std::string_view td) -> std::shared_ptr<const TrustBundle> {
+      if (snapshot.own && snapshot.own->trust_domain().name() == td) return snapshot.own;
+      const auto it = snapshot.federated.find(std::string(td));
+      return it == snapshot.federated.end() ? nullptr : it->second;
+    };
+    const int64_t now = UnixNow();
+    const auto digest = JwtValidationCache::Hash(token);
+    if (auto hit = validated_.Find(digest, audience, bundle_of, now)) return std::move(*hit);
     BundleSet set;
     if (snapshot.own) set.Put(*snapshot.own);
     for (const auto& [td, b] : snapshot.federated) set.Put(*b);
-    return ValidateJwtSvid(token, set, audience, UnixNow());
+    auto validated = ValidateJwtSvid(token, set, audience, now);
+    if (validated.ok()) {
+      validated_.Insert(digest, *validated, bundle_of(validated->id.trust_domain_name()));
+    }
+    return validated;
   }
 
   AgentCache& cache() override { return cache_; }
@@ -562,6 +579,7 @@ class Agent final : public IdentityProvider {
   std::map<std::string, CachedJwt> jwts_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
+  JwtValidationCache validated_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> banned_{false};
 };

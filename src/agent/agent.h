@@ -6,6 +6,9 @@
 #include <cstddef>
 #include <string>
 
+#include "core/bundle.h"
+#include "core/status.h"
+
 namespace ward::agent {
 
 struct AgentConfig {
@@ -21,11 +24,15 @@ struct AgentConfig {
   std::string socket;                   // default <data-dir>/public/api.sock
   std::string log_level = "info";
   size_t svid_cache_size = 10000;  // pre-issue SVIDs while there are at most this many entries
+  size_t jwt_validation_cache_size = 10000;  // validated JWT-SVIDs remembered (0: none)
   int sync_wait_seconds = 30;
 };
 
 // Runs until SIGINT/SIGTERM; returns the exit code (1 when it could not start or was banned).
 int RunAgent(const AgentConfig& config);
+
+// A bootstrap bundle file: SPIFFE JSON or PEM certificates.
+Result<TrustBundle> LoadBundleFile(const TrustDomain& td, const std::string& path);
 
 }  // namespace ward::agent
 

@@ -19,8 +19,9 @@
 #include "store/types.h"
 
 namespace ward::net {
+class HttpsConnection;
 class RequestCanceller;
-}
+}  // namespace ward::net
 
 namespace ward::agent {
 
@@ -71,6 +72,7 @@ struct MintedJwt {
 class ServerClient {
  public:
   ServerClient(std::string address, int port, TrustDomain trust_domain);
+  ~ServerClient();
 
   // Aborts the call in flight (a long poll) and every later one: for shutdown.
   void Cancel();
@@ -100,6 +102,11 @@ class ServerClient {
                            const std::string& body, const AgentIdentity* me,
                            const std::vector<Certificate>* node_chain,
                            std::shared_ptr<const PrivateKey> node_key, int timeout_seconds);
+  // Sends the request and keeps the connection for reuse when it can.
+  Result<std::string> Exchange(std::unique_ptr<net::HttpsConnection> connection,
+                               const std::string& method, const std::string& path,
+                               const std::string& body, const std::string& serial,
+                               std::shared_ptr<const TrustBundle> trust);
   Result<AttestResult> ParseAttest(const std::string& body, std::shared_ptr<const PrivateKey> key);
 
   const std::string address_;
@@ -108,6 +115,14 @@ class ServerClient {
   std::mutex mu_;
   std::shared_ptr<const TrustBundle> trust_;
   std::shared_ptr<net::RequestCanceller> canceller_;
+  // Kept-alive connections not in use, with the agent SVID serial and trust bundle they were
+  // opened with; a renewal or a bundle rotation retires them.
+  struct IdleConnection {
+    std::string serial;
+    std::shared_ptr<const TrustBundle> trust;
+    std::unique_ptr<net::HttpsConnection> connection;
+  };
+  std::vector<IdleConnection> idle_;  // guarded by mu_
 };
 
 }  // namespace ward::agent

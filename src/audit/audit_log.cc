@@ -129,23 +129,33 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& destination)
   return std::unique_ptr<AuditLog>(new AuditLog(fd, true, sequence, std::move(prev_hash)));
 }
 
-Status AuditLog::Record(const AuditEvent& event) {
+Status AuditLog::Record(const AuditEvent& event) { return RecordAll({&event, 1}); }
+
+Status AuditLog::RecordAll(std::span<const AuditEvent> events) {
   std::lock_guard<std::mutex> lock(mu_);
-  json record = json::object();
-  record["seq"] = sequence_ + 1;
-  record["time"] = NowRfc3339();
-  record["event"] = event.type();
-  for (const auto& field : event.fields()) {
-    std::visit([&](const auto& v) { record[field.first] = v; }, field.second);
+  uint64_t sequence = sequence_;
+  std::string prev_hash = prev_hash_;
+  std::string lines;
+  for (const AuditEvent& event : events) {
+    json record = json::object();
+    record["seq"] = sequence + 1;
+    record["time"] = NowRfc3339();
+    record["event"] = event.type();
+    for (const auto& field : event.fields()) {
+      std::visit([&](const auto& v) { record[field.first] = v; }, field.second);
+    }
+    record["prev"] = prev_hash;
+    // Invalid UTF-8 in a field (e.g. from a hostile CSR) is replaced rather than failing the write.
+    const std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace);
+    prev_hash = ChainHash(line);
+    ++sequence;
+    lines += line;
+    lines += '\n';
   }
-  record["prev"] = prev_hash_;
-  // Invalid UTF-8 in a field (e.g. from a hostile CSR) is replaced rather than failing the write.
-  std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace);
-  const std::string hash = ChainHash(line);
-  line += '\n';
-  WARD_RETURN_IF_ERROR(WriteAll(fd_, line));
-  ++sequence_;
-  prev_hash_ = hash;
+  // One write for the lot: the records land together or the chain stays where it was.
+  WARD_RETURN_IF_ERROR(WriteAll(fd_, lines));
+  sequence_ = sequence;
+  prev_hash_ = std::move(prev_hash);
   return OkStatus();
 }
 

@@ -9,6 +9,7 @@
 #include <istream>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +58,8 @@ class AuditLog {
 
   // Appends one record. Thread-safe. Fails (and leaves the chain unchanged) when the write fails.
   Status Record(const AuditEvent& event);
+  // Appends several records with one write (a signing batch's issuances): all or none.
+  Status RecordAll(std::span<const AuditEvent> events);
 
   uint64_t last_sequence() const;
 

@@ -145,6 +145,8 @@ void RegisterAgentCommands(CLI::App& app, int* exit_code) {
   run->add_option("--svid-cache-size", config->svid_cache_size,
                   "pre-issue SVIDs while at most this many entries are authorized; beyond it, "
                   "sign on demand and keep this many");
+  run->add_option("--jwt-validation-cache-size", config->jwt_validation_cache_size,
+                  "JWT-SVIDs whose validation is remembered until they expire (0: none)");
   run->add_option("--sync-wait", config->sync_wait_seconds,
                   "seconds a sync long poll waits on the server (1-30)")
       ->check(CLI::Range(1, 30));

@@ -3,6 +3,7 @@
 
 #include "cli/agent_commands.h"
 #include "cli/audit_commands.h"
+#include "cli/bench_commands.h"
 #include "cli/cli_io.h"
 #include "cli/server_commands.h"
 #include "cli/verify_commands.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
       ->require_subcommand(1);
   ward::cli::RegisterAdminCommands(app, &exit_code);
   ward::cli::RegisterAgentCommands(app, &exit_code);
+  ward::cli::RegisterBenchCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -145,6 +145,9 @@ void RegisterServerCommands(CLI::App& app, int* exit_code) {
   run->add_option("--port", config->port, "agent API port (0 picks one)");
   run->add_option("--x509pop-ca", config->x509pop_ca, "PEM CA for x509pop node attestation");
   run->add_option("--agent-svid-ttl", config->agent_svid_ttl, "agent SVID lifetime in seconds");
+  run->add_option("--agent-rate-limit", config->agent_rate_limit,
+                  "agent API requests per second allowed to each agent (bursts of twice that)")
+      ->check(CLI::Range(1.0, 1e6));
   run->add_option("--federation-bind-address", config->federation_bind_address,
                   "federation bundle endpoint address");
   run->add_option("--federation-port", config->federation_port,

@@ -1,6 +1,14 @@
 #include "core/csr.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include "core/internal/der.h"
 
 namespace ward {
 namespace {
@@ -42,11 +50,140 @@ Result<CertificateRequest> Inspect(ossl::X509ReqPtr req) {
   return out;
 }
 
+// The CSR agents send, read without OpenSSL's X509_REQ: an EC P-256 or P-384 key, an
+// ecdsa-with-SHA256/384 signature and no attributes. d2i_X509_REQ decodes the key through
+// OpenSSL 3's decoder framework, which costs several signature verifications and serializes
+// threads on its locks; here the key is imported directly (EVP_PKEY_fromdata, which checks the
+// point is on the curve) and the signature verified once. Anything else goes the general way.
+struct EcCurve {
+  ByteView oid;  // namedCurve OID content
+  const char* group;
+  size_t point_bytes;  // uncompressed point: 04 || X || Y
+  ByteView sig_alg;    // the signature AlgorithmIdentifier that goes with it (full TLV)
+  const EVP_MD* (*md)();
+};
+constexpr uint8_t kOidEcPublicKey[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+constexpr uint8_t kOidP256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+constexpr uint8_t kOidP384[] = {0x2b, 0x81, 0x04, 0x00, 0x22};
+constexpr uint8_t kEcdsaSha256Alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                       0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+constexpr uint8_t kEcdsaSha384Alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                       0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
+const EcCurve kCurves[] = {
+    {ByteView(kOidP256), "prime256v1", 65, ByteView(kEcdsaSha256Alg), EVP_sha256},
+    {ByteView(kOidP384), "secp384r1", 97, ByteView(kEcdsaSha384Alg), EVP_sha384},
+};
+
+bool SameBytes(ByteView a, ByteView b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+// The whole TLV of an element read from `before` (which Read advanced to `after`).
+ByteView Span(ByteView before, ByteView after) {
+  return before.subspan(0, before.size() - after.size());
+}
+
+// Imports an EC public key; one key-management context per thread, fetched once.
+Result<ossl::PkeyPtr> ImportEcPoint(const char* group, ByteView point) {
+  thread_local ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) {
+    return Internal("cannot import EC keys: " + ossl::DrainErrors());
+  }
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                        const_cast<unsigned char*>(point.data()), point.size()),
+      OSSL_PARAM_construct_end()};
+  EVP_PKEY* pkey = nullptr;
+  if (EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    ossl::DrainErrors();
+    return InvalidArgument("CSR key is not a valid EC point");
+  }
+  return ossl::PkeyPtr(pkey);
+}
+
+// Null when the CSR is not of the shape this path handles (the caller falls back); an error
+// when it is, but is invalid.
+Result<std::optional<CertificateRequest>> ParseEcCsrDer(ByteView der) {
+  const std::optional<CertificateRequest> other;
+  ByteView in = der;
+  auto outer = der::Read(in);
+  if (!outer.ok() || outer->tag != der::kSequence || !in.empty()) return other;
+  ByteView body = outer->content;
+  const ByteView cri_start = body;
+  auto cri = der::Read(body);
+  if (!cri.ok() || cri->tag != der::kSequence) return other;
+  const ByteView cri_tlv = Span(cri_start, body);
+  const ByteView alg_start = body;
+  auto alg = der::Read(body);
+  if (!alg.ok() || alg->tag != der::kSequence) return other;
+  const ByteView alg_tlv = Span(alg_start, body);
+  auto sig = der::Read(body);
+  if (!sig.ok() || sig->tag != der::kBitString || !body.empty() || sig->content.empty() ||
+      sig->content[0] != 0) {
+    return other;
+  }
+  ByteView info = cri->content;
+  auto version = der::Read(info);
+  if (!version.ok() || version->tag != der::kInteger || version->content.size() != 1 ||
+      version->content[0] != 0) {
+    return other;
+  }
+  auto subject = der::Read(info);
+  if (!subject.ok() || subject->tag != der::kSequence) return other;
+  const ByteView spki_start = info;
+  auto spki = der::Read(info);
+  if (!spki.ok() || spki->tag != der::kSequence) return other;
+  const ByteView spki_tlv = Span(spki_start, info);
+  auto attributes = der::Read(info);
+  if (!attributes.ok() || attributes->tag != 0xa0 || !attributes->content.empty() ||
+      !info.empty()) {
+    return other;  // attributes (a SAN request, say): the general path reads them
+  }
+  ByteView key = spki->content;
+  auto key_alg = der::Read(key);
+  auto point = der::Read(key);
+  if (!key_alg.ok() || !point.ok() || !key.empty() || point->tag != der::kBitString ||
+      point->content.empty() || point->content[0] != 0) {
+    return other;
+  }
+  ByteView key_alg_body = key_alg->content;
+  auto type = der::Read(key_alg_body);
+  auto curve_oid = der::Read(key_alg_body);
+  if (!type.ok() || !curve_oid.ok() || !key_alg_body.empty() || type->tag != der::kOid ||
+      !SameBytes(type->content, kOidEcPublicKey) || curve_oid->tag != der::kOid) {
+    return other;
+  }
+  const EcCurve* curve = nullptr;
+  for (const auto& c : kCurves) {
+    if (SameBytes(curve_oid->content, c.oid)) curve = &c;
+  }
+  const ByteView point_bytes = point->content.subspan(1);
+  if (curve == nullptr || point_bytes.size() != curve->point_bytes || point_bytes[0] != 0x04 ||
+      !SameBytes(alg_tlv, curve->sig_alg)) {
+    return other;
+  }
+  WARD_ASSIGN_OR_RETURN(ossl::PkeyPtr pkey, ImportEcPoint(curve->group, point_bytes));
+  // Proof of possession: the request is signed by the private half of the key it carries.
+  ossl::MdCtxPtr md(EVP_MD_CTX_new());
+  const ByteView signature = sig->content.subspan(1);
+  if (!md || EVP_DigestVerifyInit(md.get(), nullptr, curve->md(), nullptr, pkey.get()) != 1 ||
+      EVP_DigestVerify(md.get(), signature.data(), signature.size(), cri_tlv.data(),
+                       cri_tlv.size()) != 1) {
+    ossl::DrainErrors();
+    return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
+  }
+  CertificateRequest out{PublicKey(std::move(pkey)), {}, Bytes(spki_tlv.begin(), spki_tlv.end())};
+  return std::optional<CertificateRequest>(std::move(out));
+}
+
 }  // namespace
 
 Result<CertificateRequest> ParseCsrDer(ByteView der) {
   if (der.empty()) return InvalidArgument("CSR is empty");
   if (der.size() > kMaxCsrBytes) return InvalidArgument("CSR is larger than 32 KiB");
+  WARD_ASSIGN_OR_RETURN(std::optional<CertificateRequest> ec, ParseEcCsrDer(der));
+  if (ec.has_value()) return std::move(ec).value();
   const unsigned char* p = der.data();
   ossl::X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
   if (!req) {

@@ -16,6 +16,7 @@
 namespace ward::net {
 namespace {
 
+constexpr const char* kClosedBeforeReply = "connection closed before the reply";
 constexpr const char* kCipherSuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384";
 
 struct SslCtxFree {
@@ -37,6 +38,13 @@ class Socket {
   int fd_;
 };
 
+void SetSocketTimeout(int fd, std::chrono::milliseconds timeout) {
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
 Result<int> Connect(const std::string& host, int port, std::chrono::milliseconds timeout) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -51,10 +59,7 @@ Result<int> Connect(const std::string& host, int port, std::chrono::milliseconds
     fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) continue;
     // Bounded send/receive so a stalled peer cannot hang the caller.
-    timeval tv{static_cast<time_t>(timeout.count() / 1000),
-               static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    SetSocketTimeout(fd, timeout);
     // Requests are written whole; Nagle would hold the last segment for an ACK.
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -73,7 +78,8 @@ Result<int> Connect(const std::string& host, int port, std::chrono::milliseconds
 
 // Reads the HTTP reply: status line, headers, then a Content-Length, chunked, or
 // close-delimited body.
-Result<HttpsReply> ReadReply(SSL* ssl, size_t max_bytes) {
+Result<HttpsReply> ReadReply(SSL* ssl, size_t max_bytes, bool* reusable) {
+  *reusable = false;
   std::string data;
   char buf[16384];
   auto read_more = [&]() -> Result<bool> {
@@ -91,7 +97,7 @@ Result<HttpsReply> ReadReply(SSL* ssl, size_t max_bytes) {
   size_t header_end;
   while ((header_end = data.find("\r\n\r\n")) == std::string::npos) {
     WARD_ASSIGN_OR_RETURN(bool more, read_more());
-    if (!more) return Status(StatusCode::kUnavailable, "connection closed before the reply");
+    if (!more) return Status(StatusCode::kUnavailable, kClosedBeforeReply);
     if (data.size() > 64 * 1024) return InvalidArgument("reply headers are too large");
   }
   if (data.compare(0, 5, "HTTP/") != 0 || data.size() < 12)
@@ -103,6 +109,7 @@ Result<HttpsReply> ReadReply(SSL* ssl, size_t max_bytes) {
   std::string rest = data.substr(header_end + 4);
   data.clear();
   const bool chunked = headers.find("transfer-encoding: chunked") != std::string::npos;
+  const bool server_closes = headers.find("connection: close") != std::string::npos;
   const size_t cl_pos = headers.find("content-length:");
   auto fill = [&](size_t want) -> Result<bool> {
     while (rest.size() < want) {
@@ -130,12 +137,14 @@ Result<HttpsReply> ReadReply(SSL* ssl, size_t max_bytes) {
       reply.body.append(rest, line_end + 2, size);
       rest.erase(0, line_end + 2 + size + 2);
     }
+    *reusable = !server_closes;
   } else if (cl_pos != std::string::npos) {
     const size_t length = std::strtoul(headers.c_str() + cl_pos + 15, nullptr, 10);
     if (length > max_bytes) return ResourceExhausted("reply is larger than the limit");
     WARD_ASSIGN_OR_RETURN(bool ok, fill(length));
     if (!ok) return InvalidArgument("truncated reply");
     reply.body = rest.substr(0, length);
+    *reusable = !server_closes && rest.size() == length;
   } else {
     WARD_RETURN_IF_ERROR(fill(max_bytes + 1).status());
     reply.body = std::move(rest);
@@ -175,9 +184,9 @@ Result<HttpsUrl> HttpsUrl::Parse(std::string_view url) {
   return out;
 }
 
-Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
-                                const std::string& path_and_query, const std::string& body,
-                                const HttpsOptions& options) {
+namespace {
+
+Result<std::unique_ptr<SSL_CTX, SslCtxFree>> MakeContext(const HttpsOptions& options) {
   std::unique_ptr<SSL_CTX, SslCtxFree> ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx || SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_ciphersuites(ctx.get(), kCipherSuites) != 1) {
@@ -202,8 +211,14 @@ Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
       SSL_CTX_add1_chain_cert(ctx.get(), options.client_chain[i].get());
     }
   }
-  WARD_ASSIGN_OR_RETURN(int fd, Connect(url.host, url.port, options.timeout));
-  Socket socket(fd);
+  return ctx;
+}
+
+}  // namespace
+
+// One TLS connection: the socket, its canceller attachment, and the session on it.
+struct HttpsConnection::Link {
+  Socket socket;
   // Declared after `socket`, so the socket is detached before it is closed.
   struct Attachment {
     RequestCanceller* canceller;
@@ -211,55 +226,115 @@ Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
     ~Attachment() {
       if (canceller) canceller->Detach(fd);
     }
-  } attachment{options.canceller.get(), fd};
-  if (options.canceller && !options.canceller->Attach(fd)) {
+  } attachment;
+  std::unique_ptr<SSL, SslFree> ssl;
+
+  Link(int fd, RequestCanceller* canceller) : socket(fd), attachment{nullptr, fd} {
+    if (canceller != nullptr && canceller->Attach(fd)) attachment.canceller = canceller;
+  }
+};
+
+void HttpsConnection::CtxFree::operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+
+HttpsConnection::HttpsConnection(HttpsUrl url, HttpsOptions options)
+    : url_(std::move(url)), options_(std::move(options)) {}
+
+HttpsConnection::~HttpsConnection() = default;
+
+void HttpsConnection::set_timeout(std::chrono::milliseconds timeout) {
+  options_.timeout = timeout;
+  if (link_) SetSocketTimeout(link_->socket.fd(), timeout);
+}
+
+Status HttpsConnection::Open() {
+  link_.reset();
+  if (!ctx_) {
+    WARD_ASSIGN_OR_RETURN(auto ctx, MakeContext(options_));
+    ctx_.reset(ctx.release());
+  }
+  if (options_.canceller && options_.canceller->cancelled()) {
     return Status(StatusCode::kUnavailable, "request cancelled");
   }
-  std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx.get()));
-  SSL_set_fd(ssl.get(), fd);
-  SSL_set_tlsext_host_name(ssl.get(), url.host.c_str());
-  if (!options.verify_chain) {
+  WARD_ASSIGN_OR_RETURN(int fd, Connect(url_.host, url_.port, options_.timeout));
+  auto link = std::make_unique<Link>(fd, options_.canceller.get());
+  if (options_.canceller && link->attachment.canceller == nullptr) {
+    return Status(StatusCode::kUnavailable, "request cancelled");
+  }
+  link->ssl.reset(SSL_new(ctx_.get()));
+  SSL* ssl = link->ssl.get();
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, url_.host.c_str());
+  if (!options_.verify_chain) {
     // An IP literal is matched against IP SANs, anything else against DNS names (RFC 6125).
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    const bool is_ip = X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str()) == 1;
+    const bool is_ip = X509_VERIFY_PARAM_set1_ip_asc(param, url_.host.c_str()) == 1;
     ossl::DrainErrors();
-    if (!is_ip && X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0) != 1) {
-      return InvalidArgument("cannot check host name " + url.host);
+    if (!is_ip && X509_VERIFY_PARAM_set1_host(param, url_.host.c_str(), 0) != 1) {
+      return InvalidArgument("cannot check host name " + url_.host);
     }
   }
-  if (SSL_connect(ssl.get()) != 1) {
-    const long verify = SSL_get_verify_result(ssl.get());
+  if (SSL_connect(ssl) != 1) {
+    const long verify = SSL_get_verify_result(ssl);
     const std::string detail =
         verify != X509_V_OK ? X509_verify_cert_error_string(verify) : ossl::DrainErrors();
     ossl::DrainErrors();
-    return Status(StatusCode::kUnavailable, "TLS handshake with " + url.host + ":" +
-                                                std::to_string(url.port) + " failed: " + detail);
+    return Status(StatusCode::kUnavailable, "TLS handshake with " + url_.host + ":" +
+                                                std::to_string(url_.port) + " failed: " + detail);
   }
-  if (options.verify_chain) {
+  if (options_.verify_chain) {
     std::vector<Certificate> chain;
-    if (X509* leaf = SSL_get1_peer_certificate(ssl.get())) chain.emplace_back(ossl::X509Ptr(leaf));
+    if (X509* leaf = SSL_get1_peer_certificate(ssl)) chain.emplace_back(ossl::X509Ptr(leaf));
     // On the client side the stack includes the leaf.
-    STACK_OF(X509)* presented = SSL_get_peer_cert_chain(ssl.get());
+    STACK_OF(X509)* presented = SSL_get_peer_cert_chain(ssl);
     for (int i = 1; presented != nullptr && i < sk_X509_num(presented); ++i) {
       X509* c = sk_X509_value(presented, i);
       X509_up_ref(c);
       chain.emplace_back(ossl::X509Ptr(c));
     }
-    WARD_RETURN_IF_ERROR(options.verify_chain(chain).WithContext("server " + url.host));
+    WARD_RETURN_IF_ERROR(options_.verify_chain(chain).WithContext("server " + url_.host));
   }
-  std::string request = method + " " + path_and_query + " HTTP/1.1\r\nHost: " + url.host +
-                        "\r\nConnection: close\r\nAccept: application/json\r\n";
+  link_ = std::move(link);
+  return OkStatus();
+}
+
+Result<HttpsReply> HttpsConnection::Request(const std::string& method,
+                                            const std::string& path_and_query,
+                                            const std::string& body, bool keep_alive) {
+  std::string request = method + " " + path_and_query + " HTTP/1.1\r\nHost: " + url_.host +
+                        (keep_alive ? "\r\n" : "\r\nConnection: close\r\n") +
+                        "Accept: application/json\r\n";
   if (!body.empty() || method == "POST") {
     request +=
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   request += "\r\n" + body;
-  if (SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) <= 0) {
-    ossl::DrainErrors();
-    return Status(StatusCode::kUnavailable, "cannot send the request to " + url.host);
+  // A kept connection the server has since closed (it idles them out) fails before any reply
+  // byte; then, and only then, the request is sent again on a new connection.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool reused = link_ != nullptr;
+    if (!reused) WARD_RETURN_IF_ERROR(Open());
+    SSL* ssl = link_->ssl.get();
+    if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) <= 0) {
+      ossl::DrainErrors();
+      link_.reset();
+      if (reused) continue;
+      return Status(StatusCode::kUnavailable, "cannot send the request to " + url_.host);
+    }
+    bool reusable = false;
+    auto reply = ReadReply(ssl, options_.max_reply_bytes, &reusable);
+    if (!reply.ok() || !reusable || !keep_alive) link_.reset();
+    if (!reply.ok() && reused && reply.status().message() == kClosedBeforeReply) continue;
+    return reply;
   }
-  return ReadReply(ssl.get(), options.max_reply_bytes);
+  return Status(StatusCode::kUnavailable, "cannot send the request to " + url_.host);
+}
+
+Result<HttpsReply> HttpsRequest(const HttpsUrl& url, const std::string& method,
+                                const std::string& path_and_query, const std::string& body,
+                                const HttpsOptions& options) {
+  HttpsConnection connection(url, options);
+  return connection.Request(method, path_and_query, body, /*keep_alive=*/false);
 }
 
 void RequestCanceller::Cancel() {

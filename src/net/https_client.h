@@ -5,6 +5,8 @@
 #ifndef WARD_NET_HTTPS_CLIENT_H_
 #define WARD_NET_HTTPS_CLIENT_H_
 
+#include <openssl/types.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -61,6 +63,33 @@ struct HttpsOptions {
 
   std::chrono::milliseconds timeout{10000};
   size_t max_reply_bytes = 4 * 1024 * 1024;
+};
+
+// A connection kept open across requests (HTTP/1.1 keep-alive), opened on the first request and
+// reopened when the server has closed it. One request at a time: not thread-safe.
+class HttpsConnection {
+ public:
+  HttpsConnection(HttpsUrl url, HttpsOptions options);
+  ~HttpsConnection();
+  HttpsConnection(const HttpsConnection&) = delete;
+  HttpsConnection& operator=(const HttpsConnection&) = delete;
+
+  Result<HttpsReply> Request(const std::string& method, const std::string& path_and_query,
+                             const std::string& body, bool keep_alive = true);
+  // How long the next requests may wait on the socket (options.timeout until then).
+  void set_timeout(std::chrono::milliseconds timeout);
+
+ private:
+  struct Link;
+  struct CtxFree {
+    void operator()(SSL_CTX* ctx) const;
+  };
+  Status Open();
+
+  const HttpsUrl url_;
+  HttpsOptions options_;
+  std::unique_ptr<SSL_CTX, CtxFree> ctx_;
+  std::unique_ptr<Link> link_;
 };
 
 // One request on a fresh connection.

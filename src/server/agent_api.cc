@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "core/base64.h"
 #include "core/csr.h"
@@ -46,44 +47,14 @@ json ChainJson(const std::vector<Certificate>& chain) {
   return out;
 }
 
-// The entries an agent may obtain SVIDs for: those whose parent is the agent, and transitively
-// those whose parent is one of those entries' IDs (aliases, nested workloads). Expired entries
-// are left out. Bounded in depth so a parent cycle cannot loop.
-Result<std::vector<store::RegistrationEntry>> AuthorizedEntries(store::DataStore& db,
-                                                                const std::string& agent_id,
-                                                                int64_t now) {
-  std::vector<store::RegistrationEntry> out;
-  std::set<std::string> seen_parents = {agent_id};
-  std::set<std::string> seen_entries;
-  std::deque<std::pair<std::string, int>> queue = {{agent_id, 0}};
-  while (!queue.empty()) {
-    auto [parent, depth] = queue.front();
-    queue.pop_front();
-    std::string token;
-    do {
-      WARD_ASSIGN_OR_RETURN(store::EntryPage page,
-                            db.ListEntries(token, 1000, std::nullopt, parent));
-      for (auto& e : page.entries) {
-        if (e.expires_at != 0 && e.expires_at <= now) continue;
-        if (!seen_entries.insert(e.id).second) continue;
-        if (depth < 8 && seen_parents.insert(e.spiffe_id.str()).second) {
-          queue.push_back({e.spiffe_id.str(), depth + 1});
-        }
-        out.push_back(std::move(e));
-      }
-      token = page.next_page_token;
-    } while (!token.empty());
-  }
-  return out;
-}
-
 // The entries an incremental sync withdraws from an agent: withdrawals from a parent it serves,
 // and everything that was nested under a withdrawn or renamed entry and is no longer authorized
 // (a nested entry does not change when the entry above it goes, so it has no withdrawal row of
 // its own). `mine` and `parents` describe what the agent is authorized for now.
-Result<std::vector<std::string>> WithdrawnFromAgent(
-    const std::vector<store::EntryWithdrawal>& withdrawals, const std::set<std::string>& mine,
-    const std::set<std::string>& parents, store::DataStore& db) {
+std::vector<std::string> WithdrawnFromAgent(const std::vector<store::EntryWithdrawal>& withdrawals,
+                                            const std::unordered_set<std::string_view>& mine,
+                                            const std::unordered_set<std::string_view>& parents,
+                                            const EntryIndex::View& view) {
   std::multimap<std::string, const store::EntryWithdrawal*> withdrawn_under;
   for (const auto& w : withdrawals) withdrawn_under.emplace(w.parent_id, &w);
   std::vector<std::string> out;
@@ -112,80 +83,13 @@ Result<std::vector<std::string>> WithdrawnFromAgent(
       withdraw(it->second->id);
       lose(it->second->spiffe_id, depth + 1);
     }
-    std::string token;
-    do {
-      WARD_ASSIGN_OR_RETURN(store::EntryPage page, db.ListEntries(token, 1000, std::nullopt, name));
-      for (const auto& e : page.entries) {
-        withdraw(e.id);
-        lose(e.spiffe_id.str(), depth + 1);
-      }
-      token = page.next_page_token;
-    } while (!token.empty());
+    for (const EntryPtr& e : view.Children(name)) {
+      withdraw(e->id);
+      lose(e->spiffe_id.str(), depth + 1);
+    }
   }
   return out;
 }
-
-// The same rule as AuthorizedEntries, checked for one entry at a time by walking up its parents:
-// a signing batch then costs a few indexed lookups per entry, not the agent's whole authorized
-// set. Memoized per (parent, depth) for the life of one request.
-class AuthorizationCheck {
- public:
-  AuthorizationCheck(store::DataStore& db, std::string agent_id, int64_t now)
-      : db_(db), agent_id_(std::move(agent_id)), now_(now) {}
-
-  // The entry when it exists, has not expired and is authorized for the agent.
-  Result<std::optional<store::RegistrationEntry>> Authorized(const std::string& entry_id) {
-    auto entry = db_.GetEntry(entry_id);
-    if (!entry.ok()) {
-      if (entry.status().code() == StatusCode::kNotFound) return None();
-      return entry.status();
-    }
-    if (Expired(*entry)) return None();
-    WARD_ASSIGN_OR_RETURN(bool served, Served(entry->parent_id.str(), 0));
-    if (!served) return None();
-    return Result<std::optional<store::RegistrationEntry>>(
-        std::optional<store::RegistrationEntry>(std::move(entry).value()));
-  }
-
- private:
-  static Result<std::optional<store::RegistrationEntry>> None() {
-    return Result<std::optional<store::RegistrationEntry>>(
-        std::optional<store::RegistrationEntry>());
-  }
-  bool Expired(const store::RegistrationEntry& e) const {
-    return e.expires_at != 0 && e.expires_at <= now_;
-  }
-
-  // Whether an entry `depth` levels below the agent with parent `parent` is authorized
-  // (AuthorizedEntries reaches depths 0-8).
-  Result<bool> Served(const std::string& parent, int depth) {
-    if (parent == agent_id_) return true;
-    if (depth >= 8) return false;
-    const auto key = std::make_pair(parent, depth);
-    if (const auto it = memo_.find(key); it != memo_.end()) return it->second;
-    memo_[key] = false;  // a parent cycle ends here
-    std::string token;
-    do {
-      WARD_ASSIGN_OR_RETURN(store::EntryPage page,
-                            db_.ListEntries(token, 1000, parent, std::nullopt));
-      for (const auto& e : page.entries) {
-        if (Expired(e)) continue;
-        WARD_ASSIGN_OR_RETURN(bool served, Served(e.parent_id.str(), depth + 1));
-        if (served) {
-          memo_[key] = true;
-          return true;
-        }
-      }
-      token = page.next_page_token;
-    } while (!token.empty());
-    return false;
-  }
-
-  store::DataStore& db_;
-  const std::string agent_id_;
-  const int64_t now_;
-  std::map<std::pair<std::string, int>, bool> memo_;
-};
 
 struct AuthenticatedAgent {
   SpiffeId id;
@@ -240,13 +144,18 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
                                       .Set("caller", caller));
   }
 
-  Status AuditIssued(const std::string& type, const SpiffeId& id, const std::string& serial_or_jti,
-                     int64_t expires_at, const std::string& authority) {
+  audit::AuditEvent IssuedEvent(const std::string& type, const SpiffeId& id,
+                                const std::string& serial_or_jti, int64_t expires_at,
+                                const std::string& authority) const {
     audit::AuditEvent e(audit::kIdentityIssued);
     e.Set("type", type).Set("spiffe_id", id.str()).Set("caller", caller);
     e.Set(type == "jwt-svid" ? "jti" : "serial", serial_or_jti);
     e.Set("expires_at", expires_at).Set("authority", authority);
-    return api.deps_.audit.Record(e);
+    return e;
+  }
+  Status AuditIssued(const std::string& type, const SpiffeId& id, const std::string& serial_or_jti,
+                     int64_t expires_at, const std::string& authority) {
+    return api.deps_.audit.Record(IssuedEvent(type, id, serial_or_jti, expires_at, authority));
   }
 
   // mTLS with the agent's current SVID, the agent still attested and not banned.
@@ -381,54 +290,34 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
   Result<json> SyncState(const AuthenticatedAgent& agent, int64_t since, uint64_t bundle_seq,
                          bool* has_changes) {
     const int64_t now = UnixNow();
-    // The authorized set and the changes must describe the same revision, or entries written in
-    // between would be filtered out while the revision moves past them. Writes bump the revision,
-    // so an unchanged revision around the reads proves they saw one state; retry otherwise.
-    std::vector<store::RegistrationEntry> authorized;
-    store::EntryChanges changes;
-    int64_t revision = 0;
-    const bool full = since < 0;
-    bool consistent = false;
-    for (int attempt = 0; attempt < 20 && !consistent; ++attempt) {
-      WARD_ASSIGN_OR_RETURN(const int64_t before, api.deps_.store.CurrentRevision());
-      WARD_ASSIGN_OR_RETURN(authorized, AuthorizedEntries(api.deps_.store, agent.id.str(), now));
-      if (full) {
-        WARD_ASSIGN_OR_RETURN(revision, api.deps_.store.CurrentRevision());
-      } else {
-        WARD_ASSIGN_OR_RETURN(changes, api.deps_.store.EntryChangesSince(since));
-        revision = changes.revision;
-      }
-      consistent = revision == before;
-    }
+    WARD_RETURN_IF_ERROR(api.deps_.entries.CatchUp(api.deps_.hub.version()));
+    // One view: the authorized set and the changes describe the same revision.
+    const EntryIndex::View view = api.deps_.entries.Read();
+    const int64_t revision = view.revision();
+    const std::vector<EntryPtr> authorized = view.AuthorizedFor(agent.id.str(), now);
+    std::optional<IndexedChanges> changes;
+    if (since >= 0) changes = view.ChangesSince(since);
+    // No revision asks for everything; so does one the change log no longer reaches (or one
+    // ahead of the datastore, which was replaced): the agent then replaces what it holds.
+    const bool full = !changes.has_value();
     json entries = json::array();
     json deleted = json::array();
-    if (!consistent) {
-      // Writes never paused long enough: send nothing now; the long poll retries on the next
-      // change or at its deadline, and nothing is skipped.
-      *has_changes = false;
-      return json{{"revision", std::max<int64_t>(since, 0)},
-                  {"full", false},
-                  {"entries", entries},
-                  {"deleted", deleted},
-                  {"bundle_sequence", bundle_seq},
-                  {"tainted", {{"x509", json::array()}, {"jwt", json::array()}}}};
-    }
     if (full) {
-      for (const auto& e : authorized) entries.push_back(EntryToJson(e));
+      for (const auto& e : authorized) entries.push_back(EntryToJson(*e));
     } else {
       // What concerns this agent: changed entries it is authorized for, and withdrawals from
       // parents it serves (itself, or entries it holds). Other agents' changes are not sent.
-      std::set<std::string> mine, parents = {agent.id.str()};
+      std::unordered_set<std::string_view> mine, parents = {agent.id.str()};
       for (const auto& e : authorized) {
-        mine.insert(e.id);
-        parents.insert(e.spiffe_id.str());
+        mine.insert(e->id);
+        parents.insert(e->spiffe_id.str());
       }
-      for (const auto& e : changes.upserted) {
-        if (mine.count(e.id)) entries.push_back(EntryToJson(e));
+      for (const auto& e : changes->upserted) {
+        if (mine.count(e->id)) entries.push_back(EntryToJson(*e));
       }
-      WARD_ASSIGN_OR_RETURN(std::vector<std::string> withdrawn,
-                            WithdrawnFromAgent(changes.withdrawn, mine, parents, api.deps_.store));
-      for (auto& id : withdrawn) deleted.push_back(std::move(id));
+      for (auto& id : WithdrawnFromAgent(changes->withdrawn, mine, parents, view)) {
+        deleted.push_back(std::move(id));
+      }
     }
     const TrustBundle bundle = api.deps_.ca.Bundle();
     json out = {{"revision", revision},
@@ -513,8 +402,13 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     const Status granted = Grant();
     if (!granted.ok()) return Respond(ErrorResponse(granted));
     const int64_t now = UnixNow();
-    AuthorizationCheck check(api.deps_.store, agent.id.str(), now);
+    const Status caught_up = api.deps_.entries.CatchUp(api.deps_.hub.version());
+    if (!caught_up.ok()) return Respond(ErrorResponse(caught_up));
+    const EntryIndex::View view = api.deps_.entries.Read();
+    EntryIndex::View::Walk check(view, agent.id.str(), now);
     json results = json::array();
+    std::vector<audit::AuditEvent> issued_events;
+    std::vector<size_t> issued_at;  // where in `results` each issued SVID is
     for (const auto& item : *csrs) {
       if (!item.is_object()) {
         results.push_back(
@@ -534,12 +428,8 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
                            {"error", shown.message()},
                            {"code", StatusCodeName(shown.code())}});
       };
-      auto authorized = check.Authorized(entry_id);
-      if (!authorized.ok()) {
-        fail(authorized.status());
-        continue;
-      }
-      if (!authorized->has_value()) {
+      const EntryPtr authorized = check.ById(entry_id);
+      if (!authorized) {
         fail(PermissionDenied("entry " + entry_id.substr(0, 64) +
                               " is not authorized for this agent"));
         continue;
@@ -549,7 +439,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
         fail(csr.status());
         continue;
       }
-      const store::RegistrationEntry& e = **authorized;
+      const store::RegistrationEntry& e = *authorized;
       const auto start = std::chrono::steady_clock::now();
       auto issued = api.deps_.ca.SignX509SvidDer(e.spiffe_id, csr->public_key, csr->spki_der,
                                                  e.x509_svid_ttl, e.dns_names, now);
@@ -560,19 +450,25 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       api.signing_.Observe(
           {"x509"},
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      const Status audited = AuditIssued("x509-svid", e.spiffe_id, issued->leaf.serial_hex,
-                                         issued->leaf.not_after, issued->authority_id);
-      if (!audited.ok()) {
-        results.push_back(
-            {{"entry_id", entry_id}, {"error", audited.message()}, {"code", "UNAVAILABLE"}});
-        continue;
-      }
-      api.issued_.Inc({"x509"});
+      issued_events.push_back(IssuedEvent("x509-svid", e.spiffe_id, issued->leaf.serial_hex,
+                                          issued->leaf.not_after, issued->authority_id));
+      issued_at.push_back(results.size());
       results.push_back({{"entry_id", entry_id},
                          {"spiffe_id", e.spiffe_id.str()},
                          {"svid", ChainJson(issued->leaf.der, issued->intermediates)},
                          {"expires_at", issued->leaf.not_after},
                          {"authority", issued->authority_id}});
+    }
+    // The batch's issuances are recorded with one write; no SVID leaves unless it was recorded.
+    const Status audited = api.deps_.audit.RecordAll(issued_events);
+    for (const size_t i : issued_at) {
+      if (audited.ok()) {
+        api.issued_.Inc({"x509"});
+      } else {
+        results[i] = {{"entry_id", results[i]["entry_id"]},
+                      {"error", audited.message()},
+                      {"code", "UNAVAILABLE"}};
+      }
     }
     Respond(JsonResponse({{"results", results}}));
   }
@@ -585,11 +481,14 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     if (!spiffe_id.ok()) return Deny(spiffe_id.status());
     if (!audience.ok()) return Deny(audience.status());
     if (audience->empty()) return Deny(InvalidArgument("audience must be specified"));
-    auto authorized = AuthorizedEntries(api.deps_.store, agent.id.str(), UnixNow());
-    if (!authorized.ok()) return Respond(ErrorResponse(authorized.status()));
-    const auto it = std::find_if(authorized->begin(), authorized->end(),
-                                 [&](const auto& e) { return e.spiffe_id.str() == *spiffe_id; });
-    if (it == authorized->end()) {
+    const Status caught_up = api.deps_.entries.CatchUp(api.deps_.hub.version());
+    if (!caught_up.ok()) return Respond(ErrorResponse(caught_up));
+    EntryPtr it;
+    {
+      const EntryIndex::View view = api.deps_.entries.Read();
+      it = EntryIndex::View::Walk(view, agent.id.str(), UnixNow()).BySpiffeId(*spiffe_id);
+    }
+    if (!it) {
       return Deny(
           PermissionDenied(spiffe_id->substr(0, 256) + " is not authorized for this agent"));
     }

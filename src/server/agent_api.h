@@ -14,6 +14,7 @@
 
 #include "audit/audit_log.h"
 #include "ca/authority.h"
+#include "server/entry_index.h"
 #include "server/http_server.h"
 #include "server/sync_hub.h"
 #include "store/datastore.h"
@@ -36,6 +37,7 @@ struct AgentDeps {
   audit::AuditLog& audit;
   telemetry::Registry& metrics;
   SyncHub& hub;
+  EntryIndex& entries;                  // loaded; caught up here after every hub bump
   X509_STORE* x509pop_roots = nullptr;  // null: x509pop attestation disabled
   // Requests under /v1/admin/ from a caller with a valid X.509-SVID are handed to the admin API
   // (which authorizes and audits them) with the /v1/admin prefix removed.

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include "core/clock.h"
 #include "server/admin_api.h"
 #include "server/agent_api.h"
+#include "server/entry_index.h"
 #include "server/federation.h"
 #include "server/http_server.h"
 #include "server/instrumented_store.h"
@@ -210,9 +212,21 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
 
   store::DataStore& db = *store;
   ca::CertificateAuthority& authority = *ca;
-  metrics.AddGauge("ward_entries", "Registration entries in the datastore.", {}, [&db] {
-    auto n = db.CountEntries();
-    return std::vector<std::pair<telemetry::LabelValues, double>>{{{}, n.ok() ? double(*n) : -1}};
+  // The agent API answers from memory; load before serving so the first sync is complete.
+  EntryIndex entries(db);
+  {
+    const auto start = std::chrono::steady_clock::now();
+    WARD_RETURN_IF_ERROR(entries.Load().WithContext("loading registration entries"));
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    log.Info("registration entries loaded", {{"entries", std::to_string(entries.size())},
+                                             {"milliseconds", std::to_string(std::lround(ms))}});
+  }
+  SyncHub hub;
+  metrics.AddGauge("ward_entries", "Registration entries.", {}, [&entries, &hub] {
+    const bool current = entries.CatchUp(hub.version()).ok();
+    return std::vector<std::pair<telemetry::LabelValues, double>>{
+        {{}, current ? double(entries.size()) : -1}};
   });
   metrics.AddGauge("ward_agents", "Attested agents in the datastore.", {}, [&db] {
     auto n = db.CountAgents();
@@ -237,7 +251,6 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                          {{}, double(authority.Bundle().sequence().value_or(0))}};
                    });
 
-  SyncHub hub;
   FederationClient federation(*store, log, [&hub] { hub.Bump(); });
   AdminApi admin({.trust_domain = td,
                   .store = *store,
@@ -261,10 +274,13 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
        .audit = *audit_log,
        .metrics = metrics,
        .hub = hub,
+       .entries = entries,
        .x509pop_roots = x509pop_roots.get(),
        .admin_handler = [&admin](const Peer& p,
                                  const HttpRequest& r) { return admin.Handle(p, r); },
-       .config = {.agent_svid_ttl = config.agent_svid_ttl}});
+       .config = {.agent_svid_ttl = config.agent_svid_ttl,
+                  .rate_per_second = config.agent_rate_limit,
+                  .burst = 2 * config.agent_rate_limit}});
   WARD_ASSIGN_OR_RETURN(std::unique_ptr<TlsServerContext> tls, TlsServerContext::Create());
   WARD_ASSIGN_OR_RETURN(auto server_svid, IssueServerSvid(*ca, td));
   tls->SetCredentials(server_svid);

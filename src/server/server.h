@@ -20,6 +20,7 @@ struct ServerConfig {
   int port = 8081;                                 // 0 picks one (named in the start log)
   std::string x509pop_ca;                          // PEM roots for x509pop attestation
   int64_t agent_svid_ttl = 3600;
+  double agent_rate_limit = 100;  // agent API requests per second per agent (burst: twice)
   // Federation bundle endpoint (SPIFFE_Federation.md): off unless a port is given.
   std::string federation_bind_address = "127.0.0.1";
   int federation_port = -1;
