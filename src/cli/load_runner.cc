@@ -56,8 +56,9 @@ LoadSummary Merge(std::vector<WorkerTally>& tallies, double seconds) {
 double LoadSummary::Percentile(double p) const {
   if (latencies_ms.empty()) return 0;
   std::vector<double> sorted = latencies_ms;
+  const double n = static_cast<double>(sorted.size());
   const size_t rank =
-      std::min(sorted.size() - 1, static_cast<size_t>(std::ceil(p / 100.0 * sorted.size())) - 1);
+      std::min(sorted.size() - 1, static_cast<size_t>(std::ceil(p / 100.0 * n)) - 1);
   std::nth_element(sorted.begin(), sorted.begin() + static_cast<ptrdiff_t>(rank), sorted.end());
   return sorted[rank];
 }

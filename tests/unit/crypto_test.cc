@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
+
 #include "core/csr.h"
 #include "core/jws_algorithm.h"
 #include "core/keys.h"
@@ -175,6 +177,35 @@ TEST(CsrTest, CreatesAndParsesWithProofOfPossession) {
     EXPECT_TRUE(csr->public_key.Equals(key.public_key()));
     EXPECT_EQ(csr->uri_sans, std::vector<std::string>{"spiffe://example.org/w"});
   }
+}
+
+// CSRs without attributes take the direct EC path (no X509_REQ); they must read the same.
+TEST(CsrTest, AgentShapedCsrsReadTheSameKeyAndSpki) {
+  for (KeyType t : {KeyType::kEcP256, KeyType::kEcP384}) {
+    PrivateKey key = NewKey(t);
+    auto der = CreateCsrDer(key);
+    ASSERT_TRUE(der.ok());
+    auto csr = ParseCsrDer(*der);
+    ASSERT_TRUE(csr.ok()) << csr.status().message();
+    EXPECT_TRUE(csr->public_key.Equals(key.public_key()));
+    EXPECT_EQ(csr->spki_der, key.public_key().ToSpkiDer());
+    EXPECT_TRUE(csr->uri_sans.empty());
+    EXPECT_EQ(csr->public_key.info().curve, t == KeyType::kEcP256 ? "P-256" : "P-384");
+  }
+}
+
+TEST(CsrTest, RejectsAPointOffTheCurve) {
+  PrivateKey key = NewKey();
+  auto der = CreateCsrDer(key);
+  ASSERT_TRUE(der.ok());
+  const Bytes spki = key.public_key().ToSpkiDer();
+  const auto at = std::search(der->begin(), der->end(), spki.begin(), spki.end());
+  ASSERT_NE(at, der->end());
+  Bytes bad = *der;
+  bad[static_cast<size_t>(at - der->begin()) + spki.size() - 1] ^= 0x01;  // last byte of Y
+  auto csr = ParseCsrDer(bad);
+  ASSERT_FALSE(csr.ok());
+  EXPECT_THAT(csr.status().message(), HasSubstr("not a valid EC point"));
 }
 
 TEST(CsrTest, RejectsTamperedSignature) {
