@@ -161,27 +161,41 @@ struct AdminApi::Routes {
     }
     if (entries->size() > 1000)
       return ErrorResponse(InvalidArgument("at most 1000 entries per call"));
-    json results = json::array();
+    // Validate all, create the valid ones in one batch, audit them with one write.
+    std::vector<Status> outcome;
+    std::vector<store::RegistrationEntry> valid;
     for (const auto& j : *entries) {
       auto entry = EntryFromJson(j);
       Status s = entry.ok() ? ValidateEntry(*entry, api.deps_.trust_domain, api.deps_.limits)
                             : entry.status();
+      if (s.ok()) valid.push_back(std::move(entry).value());
+      outcome.push_back(std::move(s));
+    }
+    std::vector<Result<store::RegistrationEntry>> created =
+        api.deps_.store.CreateEntries(std::move(valid));
+    std::vector<audit::AuditEvent> changes;
+    for (const auto& c : created) {
+      if (!c.ok()) continue;
+      changes.push_back(audit::AuditEvent(audit::kAdminChange)
+                            .Set("change", "entry.create")
+                            .Set("target", c->id)
+                            .Set("spiffe_id", c->spiffe_id.str())
+                            .Set("caller", caller));
+    }
+    const Status audited = changes.empty() ? OkStatus() : api.deps_.audit.RecordAll(changes);
+    json results = json::array();
+    size_t next_created = 0;
+    for (const Status& s : outcome) {
+      Status shown = s;
       if (s.ok()) {
-        auto created = api.deps_.store.CreateEntry(std::move(entry).value());
-        if (created.ok()) {
-          s = Audit(audit::AuditEvent(audit::kAdminChange)
-                        .Set("change", "entry.create")
-                        .Set("target", created->id)
-                        .Set("spiffe_id", created->spiffe_id.str()));
-          if (s.ok()) {
-            results.push_back({{"entry", EntryToJson(*created)}});
-            continue;
-          }
-        } else {
-          s = created.status();
+        const auto& c = created[next_created++];
+        shown = !c.ok() ? c.status() : audited;
+        if (shown.ok()) {
+          results.push_back({{"entry", EntryToJson(*c)}});
+          continue;
         }
       }
-      results.push_back({{"error", s.message()}, {"code", StatusCodeName(s.code())}});
+      results.push_back({{"error", shown.message()}, {"code", StatusCodeName(shown.code())}});
     }
     return JsonResponse({{"results", results}});
   }

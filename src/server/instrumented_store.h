@@ -22,6 +22,10 @@ class InstrumentedStore final : public store::DataStore {
   Result<store::RegistrationEntry> CreateEntry(store::RegistrationEntry e) override {
     return Timed("create_entry", [&] { return inner_.CreateEntry(std::move(e)); });
   }
+  std::vector<Result<store::RegistrationEntry>> CreateEntries(
+      std::vector<store::RegistrationEntry> entries) override {
+    return Timed("create_entries", [&] { return inner_.CreateEntries(std::move(entries)); });
+  }
   Result<store::RegistrationEntry> UpdateEntry(store::RegistrationEntry e) override {
     return Timed("update_entry", [&] { return inner_.UpdateEntry(std::move(e)); });
   }

@@ -20,6 +20,14 @@ class DataStore {
   // Entries. Creating an entry that already exists (same SPIFFE ID, parent and selectors) fails
   // with kAlreadyExists. Every write bumps the global revision.
   virtual Result<RegistrationEntry> CreateEntry(RegistrationEntry entry) = 0;
+  // Creates several entries, each succeeding or failing on its own, durably written together
+  // (one transaction where the store has them). Results are in the order given.
+  virtual std::vector<Result<RegistrationEntry>> CreateEntries(
+      std::vector<RegistrationEntry> entries) {
+    std::vector<Result<RegistrationEntry>> out;
+    for (auto& e : entries) out.push_back(CreateEntry(std::move(e)));
+    return out;
+  }
   virtual Result<RegistrationEntry> UpdateEntry(RegistrationEntry entry) = 0;
   virtual Status DeleteEntry(const std::string& id) = 0;
   virtual Result<RegistrationEntry> GetEntry(const std::string& id) = 0;

@@ -225,6 +225,38 @@ class SqliteStore final : public DataStore {
     return WriteEntry(std::move(entry), /*insert=*/true);
   }
 
+  std::vector<Result<RegistrationEntry>> CreateEntries(
+      std::vector<RegistrationEntry> entries) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Result<RegistrationEntry>> out;
+    out.reserve(entries.size());
+    // One transaction (one fsync) for the batch; a savepoint per entry, so one refused entry
+    // (a duplicate, say) does not undo the others.
+    const Status begun = Exec("BEGIN IMMEDIATE");
+    for (auto& entry : entries) {
+      if (!begun.ok()) {
+        out.push_back(begun);
+        continue;
+      }
+      std::sort(entry.selectors.begin(), entry.selectors.end());
+      entry.id = NewEntryId();
+      entry.created_at = UnixNow();
+      Status saved = Exec("SAVEPOINT entry");
+      auto written = saved.ok() ? WriteEntryInTransaction(std::move(entry), /*insert=*/true)
+                                : Result<RegistrationEntry>(saved);
+      if (!written.ok() && saved.ok()) (void)Exec("ROLLBACK TO entry");
+      if (saved.ok()) (void)Exec("RELEASE entry");
+      out.push_back(std::move(written));
+    }
+    if (!begun.ok()) return out;
+    const Status committed = Exec("COMMIT");
+    if (!committed.ok()) {
+      (void)Exec("ROLLBACK");
+      for (auto& r : out) r = committed;
+    }
+    return out;
+  }
+
   Result<RegistrationEntry> UpdateEntry(RegistrationEntry entry) override {
     std::lock_guard<std::mutex> lock(mu_);
     std::sort(entry.selectors.begin(), entry.selectors.end());
@@ -589,9 +621,17 @@ class SqliteStore final : public DataStore {
   // Inserts or replaces one entry and bumps the revision, in one transaction.
   Result<RegistrationEntry> WriteEntry(RegistrationEntry entry, bool insert) {
     WARD_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    auto revision = BumpRevision();
-    if (!revision.ok()) return Rollback(revision.status());
-    entry.revision = *revision;
+    auto written = WriteEntryInTransaction(std::move(entry), insert);
+    if (!written.ok()) return Rollback(written.status());
+    const Status committed = Exec("COMMIT");
+    if (!committed.ok()) return Rollback(committed);
+    return written;
+  }
+
+  // One entry write inside the caller's transaction (which rolls back on an error).
+  Result<RegistrationEntry> WriteEntryInTransaction(RegistrationEntry entry, bool insert) {
+    WARD_ASSIGN_OR_RETURN(const int64_t revision, BumpRevision());
+    entry.revision = revision;
     if (!insert) {
       // An update that moves the entry to another parent withdraws it from the old one; one that
       // renames it withdraws what was nested under the old name.
@@ -624,14 +664,11 @@ class SqliteStore final : public DataStore {
     if (insert) st.Bind(12, entry.created_at);
     const int rc = st.Step();
     if (rc == SQLITE_CONSTRAINT) {
-      return Rollback(Status(StatusCode::kAlreadyExists,
-                             "an entry with the same SPIFFE ID, parent ID and selectors exists"));
+      return Status(StatusCode::kAlreadyExists,
+                    "an entry with the same SPIFFE ID, parent ID and selectors exists");
     }
-    if (rc != SQLITE_DONE) return Rollback(DbError(db_.get(), "write entry"));
-    if (!insert && sqlite3_changes(db_.get()) == 0) {
-      return Rollback(NotFound("entry not found: " + entry.id));
-    }
-    WARD_RETURN_IF_ERROR(Exec("COMMIT"));
+    if (rc != SQLITE_DONE) return DbError(db_.get(), "write entry");
+    if (!insert && sqlite3_changes(db_.get()) == 0) return NotFound("entry not found: " + entry.id);
     return entry;
   }
 

@@ -46,6 +46,26 @@ class SqliteStoreTest : public ::testing::Test {
   std::unique_ptr<DataStore> store_;
 };
 
+TEST_F(SqliteStoreTest, CreatesABatchWhereOneRefusalSparesTheOthers) {
+  ASSERT_TRUE(store_->CreateEntry(Entry("spiffe://example.org/dup", {"unix:uid:1"})).ok());
+  std::vector<RegistrationEntry> batch = {Entry("spiffe://example.org/a", {"unix:uid:2"}),
+                                          Entry("spiffe://example.org/dup", {"unix:uid:1"}),
+                                          Entry("spiffe://example.org/b", {"unix:uid:3"})};
+  auto results = store_->CreateEntries(batch);
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_TRUE(results[0].ok()) << results[0].status().message();
+  EXPECT_EQ(results[1].status().code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(results[2].ok());
+  EXPECT_LT(results[0]->revision, results[2]->revision);
+  EXPECT_EQ(*store_->CountEntries(), 3);
+  // Durable: a fresh connection sees both, and the change feed names them.
+  Reopen();
+  EXPECT_TRUE(store_->GetEntry(results[2]->id).ok());
+  auto changes = store_->EntryChangesSince(results[0]->revision - 1);
+  ASSERT_TRUE(changes.ok());
+  EXPECT_EQ(changes->upserted.size(), 2u);
+}
+
 TEST_F(SqliteStoreTest, CreatesReadsUpdatesAndDeletesEntries) {
   RegistrationEntry in = Entry("spiffe://example.org/web", {"unix:uid:1000", "unix:gid:100"});
   in.dns_names = {"web.example.org"};
