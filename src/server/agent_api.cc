@@ -34,13 +34,6 @@ std::string Sha256Hex(ByteView data) {
   return out;
 }
 
-json ChainJson(const Bytes& leaf_der, const std::vector<Certificate>& intermediates) {
-  json out = json::array();
-  out.push_back(Base64Encode(leaf_der));
-  for (const auto& c : intermediates) out.push_back(Base64Encode(c.ToDer()));
-  return out;
-}
-
 json ChainJson(const std::vector<Certificate>& chain) {
   json out = json::array();
   for (const auto& c : chain) out.push_back(Base64Encode(c.ToDer()));
@@ -409,6 +402,16 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     json results = json::array();
     std::vector<audit::AuditEvent> issued_events;
     std::vector<size_t> issued_at;  // where in `results` each issued SVID is
+    // The intermediates are the same for every SVID one authority signs: encode them once.
+    std::map<std::string, json> intermediates_by_authority;
+    const auto chain = [&](const ca::IssuedX509SvidDer& issued) {
+      auto [it, inserted] = intermediates_by_authority.try_emplace(issued.authority_id);
+      if (inserted) it->second = ChainJson(issued.intermediates);
+      json out = json::array();
+      out.push_back(Base64Encode(issued.leaf.der));
+      for (const auto& c : it->second) out.push_back(c);
+      return out;
+    };
     for (const auto& item : *csrs) {
       if (!item.is_object()) {
         results.push_back(
@@ -455,7 +458,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       issued_at.push_back(results.size());
       results.push_back({{"entry_id", entry_id},
                          {"spiffe_id", e.spiffe_id.str()},
-                         {"svid", ChainJson(issued->leaf.der, issued->intermediates)},
+                         {"svid", chain(*issued)},
                          {"expires_at", issued->leaf.not_after},
                          {"authority", issued->authority_id}});
     }
