@@ -222,6 +222,7 @@ struct WorkloadFlags {
   int distinct = 1;
   std::string admin_socket;
   std::string spiffe_id;
+  std::string tokens_out;
 };
 
 Result<std::vector<std::unique_ptr<agent::WorkloadClient>>> WorkloadClients(
@@ -255,6 +256,12 @@ int RunJwtValidate(const WorkloadFlags& f) {
       if (!j.ok()) return Fail(kExitInvalid, j.status().message());
       tokens.push_back((*j)["token"].get<std::string>());
     }
+  }
+  if (!f.tokens_out.empty()) {
+    std::string lines;
+    for (const auto& t : tokens) lines += t + "\n";
+    const Status written = WriteFile(f.tokens_out, lines, 0600);
+    if (!written.ok()) return Fail(kExitUsage, written.message());
   }
   std::vector<size_t> next(static_cast<size_t>(f.load.concurrency));
   for (size_t w = 0; w < next.size(); ++w) next[w] = w * tokens.size() / next.size();
@@ -411,6 +418,8 @@ void RegisterBenchCommands(CLI::App& app, int* exit_code) {
                            "the server's admin socket, for --distinct");
   validate_cmd->add_option("--spiffe-id", workload->spiffe_id,
                            "SPIFFE ID of the minted tokens, for --distinct");
+  validate_cmd->add_option("--tokens-out", workload->tokens_out,
+                           "also write the tokens validated, one per line (for peer benchmarks)");
   validate_cmd->callback([workload, exit_code] { *exit_code = RunJwtValidate(*workload); });
 
   auto fetch = std::make_shared<WorkloadFlags>();
