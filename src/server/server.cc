@@ -384,6 +384,8 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
             {"key_manager", std::string(keys->name())},
             {"bundle_sequence", std::to_string(ca->Bundle().sequence().value_or(0))}});
   http.Run(2);
+  // Long polls parked on the hub belong to `http`'s event loop: drop them while it still exists.
+  hub.Close();
   log.Info("ward server stopping");
   ::unlink(admin_socket.c_str());
   return OkStatus();

@@ -6,15 +6,21 @@ namespace ward::server {
 
 SyncHub::SyncHub() : thread_([this] { Loop(); }) {}
 
-SyncHub::~SyncHub() {
+SyncHub::~SyncHub() { Close(); }
+
+void SyncHub::Close() {
+  std::list<Waiter> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
     stop_ = true;
+    dropped.swap(waiters_);
   }
   cv_.notify_all();
   thread_.join();
-  // Parked calls are dropped, not woken: at shutdown the API objects they refer to may already be
-  // gone, and their connections close with the server's event loop.
+  // Parked calls are dropped, not woken. Dropping one releases its connection's completion
+  // handler, which posts to the server's event loop: Close() must run while that loop exists.
+  dropped.clear();
 }
 
 uint64_t SyncHub::version() const {
@@ -33,6 +39,7 @@ void SyncHub::Bump() {
 void SyncHub::Wait(uint64_t seen, Clock::time_point deadline, std::function<void()> wake) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;  // closed: `wake` is dropped (outside the lock) as the call returns
     waiters_.push_back({seen, deadline, std::move(wake)});
   }
   cv_.notify_all();

@@ -28,6 +28,9 @@ class SyncHub {
   // Calls `wake` once the version moves past `seen`, or at `deadline`, whichever is first.
   void Wait(uint64_t seen, Clock::time_point deadline, std::function<void()> wake);
   size_t waiting() const;
+  // Stops the hub and drops every parked call; later Wait() calls are dropped at once. Call it
+  // before the HTTP server that owns the parked connections is destroyed.
+  void Close();
 
  private:
   struct Waiter {

@@ -121,7 +121,7 @@ grep -q '^ward_svids_issued_total{type="x509"} 1$' "$WORK/metrics.txt" && pass "
   fail "issued counter" "$(grep issued "$WORK/metrics.txt")"
 grep -q 'ward_signing_duration_seconds_count{type="x509"} 1' "$WORK/metrics.txt" && pass "signing histogram" ||
   fail "signing histogram"
-grep -q 'ward_datastore_duration_seconds_count{op="create_entry"}' "$WORK/metrics.txt" && pass "datastore latency histogram" ||
+grep -q 'ward_datastore_duration_seconds_count{op="create_entries"}' "$WORK/metrics.txt" && pass "datastore latency histogram" ||
   fail "datastore latency histogram"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$METRICS/healthz")" = 200 ] && pass "/healthz" || fail "/healthz"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$METRICS/readyz")" = 200 ] && pass "/readyz" || fail "/readyz"
