@@ -15,7 +15,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # Workload API (gRPC)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
-  curl util-linux                       # integration tests: /metrics, setpriv
+  curl util-linux jq                    # integration tests: /metrics, setpriv, JSON
 )
 
 missing=()

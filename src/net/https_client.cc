@@ -192,6 +192,7 @@ Result<std::unique_ptr<SSL_CTX, SslCtxFree>> MakeContext(const HttpsOptions& opt
       SSL_CTX_set_ciphersuites(ctx.get(), kCipherSuites) != 1) {
     return Internal("cannot set up TLS: " + ossl::DrainErrors());
   }
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);  // kept-alive connections idle long
   if (!options.verify_chain) {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
     if (options.roots.empty()) SSL_CTX_set_default_verify_paths(ctx.get());

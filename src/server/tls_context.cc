@@ -15,6 +15,9 @@ Result<std::unique_ptr<TlsServerContext>> TlsServerContext::Create(bool request_
   }
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  // Agents keep their connections open between syncs; an idle connection then holds no read or
+  // write buffer (tens of KB each, across thousands of agents).
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   // Ask for a client certificate, accept the handshake either way: the API decides.
   if (request_client_cert) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });

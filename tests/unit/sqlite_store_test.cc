@@ -66,6 +66,20 @@ TEST_F(SqliteStoreTest, CreatesABatchWhereOneRefusalSparesTheOthers) {
   EXPECT_EQ(changes->upserted.size(), 2u);
 }
 
+TEST_F(SqliteStoreTest, ListsRoundTripEveryCharacterTheyMayHold) {
+  RegistrationEntry in =
+      Entry("spiffe://example.org/w", {"unix:path:/opt/a,b/c", "unix:path:/q\"uote\\d", "k:[]"});
+  in.dns_names = {"a.example.org", "b.example.org"};
+  in.federates_with = {};
+  auto created = store_->CreateEntry(in);
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  auto got = store_->GetEntry(created->id);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got->selectors, created->selectors);
+  EXPECT_EQ(got->dns_names, in.dns_names);
+  EXPECT_TRUE(got->federates_with.empty());
+}
+
 TEST_F(SqliteStoreTest, CreatesReadsUpdatesAndDeletesEntries) {
   RegistrationEntry in = Entry("spiffe://example.org/web", {"unix:uid:1000", "unix:gid:100"});
   in.dns_names = {"web.example.org"};
