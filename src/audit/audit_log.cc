@@ -5,11 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 
 namespace ward::audit {
 namespace {
@@ -43,6 +46,46 @@ Status WriteAll(int fd, std::string_view data) {
 }
 
 // Why `line` cannot follow a record with `prev_seq` and `prev_hash`; empty when it can.
+// The value after the only occurrence of `key` (quoted, with its colon) in `line`. JSON escapes
+// every quote inside a string, so the quoted key text cannot appear inside a value.
+std::optional<std::string_view> UniqueKeyValue(std::string_view line, std::string_view key) {
+  const size_t at = line.find(key);
+  if (at == std::string_view::npos || line.find(key, at + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return line.substr(at + key.size());
+}
+
+// CheckLink's answer read straight from the text, for the lines the chain itself vouches for (a
+// later record's hash covers every byte of them). Null when the line is not plainly shaped.
+std::optional<std::string> QuickLink(std::string_view line, uint64_t prev_seq,
+                                     const std::string& prev_hash, uint64_t* seq_out) {
+  if (line.size() < 2 || line.front() != '{' || line.back() != '}') return std::nullopt;
+  const auto seq = UniqueKeyValue(line, "\"seq\":");
+  const auto prev = UniqueKeyValue(line, "\"prev\":\"");
+  if (!seq || !prev || prev->size() < 65 || (*prev)[64] != '"') return std::nullopt;
+  uint64_t value = 0;
+  size_t digits = 0;
+  while (digits < seq->size() && digits < 19 &&
+         std::isdigit(static_cast<unsigned char>((*seq)[digits]))) {
+    value = value * 10 + static_cast<uint64_t>((*seq)[digits] - '0');
+    ++digits;
+  }
+  if (digits == 0 || digits == seq->size() || ((*seq)[digits] != ',' && (*seq)[digits] != '}')) {
+    return std::nullopt;
+  }
+  *seq_out = value;
+  if (value != prev_seq + 1) {
+    return "sequence " + std::to_string(value) + " follows " + std::to_string(prev_seq);
+  }
+  if (prev->substr(0, 64) != prev_hash) {
+    return prev_seq == 0 ? "first record does not start the chain"
+                         : "previous-record hash does not match record " +
+                               std::to_string(prev_seq) + " (it was changed or removed)";
+  }
+  return std::string();
+}
+
 std::string CheckLink(const std::string& line, uint64_t prev_seq, const std::string& prev_hash,
                       uint64_t* seq_out) {
   json record;
@@ -176,10 +219,16 @@ AuditVerifyReport VerifyAuditStream(std::istream& in) {
   std::string prev_hash = kGenesisHash;
   std::string line;
   uint64_t line_no = 0;
+  std::string last_line;
+  uint64_t before_last_sequence = 0;
+  std::string before_last_hash = prev_hash;
   while (std::getline(in, line)) {
     ++line_no;
     uint64_t seq = 0;
-    const std::string why = CheckLink(line, sequence, prev_hash, &seq);
+    // Records are read from the text; only the last one, which no later hash covers, is also
+    // parsed as JSON (below). A line of another shape is parsed in full.
+    auto quick = QuickLink(line, sequence, prev_hash, &seq);
+    const std::string why = quick ? std::move(*quick) : CheckLink(line, sequence, prev_hash, &seq);
     if (!why.empty()) {
       report.first_broken_line = line_no;
       report.reason = why;
@@ -188,8 +237,19 @@ AuditVerifyReport VerifyAuditStream(std::istream& in) {
       report.last_hash = prev_hash;
       return report;
     }
+    before_last_sequence = sequence;
+    before_last_hash = prev_hash;
     sequence = seq;
     prev_hash = ChainHash(line);
+    last_line.swap(line);
+  }
+  if (line_no > 0 && !json::accept(last_line)) {
+    report.first_broken_line = line_no;
+    report.reason = "not valid JSON";
+    report.records = line_no - 1;
+    report.last_sequence = before_last_sequence;
+    report.last_hash = before_last_hash;
+    return report;
   }
   report.intact = true;
   report.records = line_no;

@@ -1,14 +1,15 @@
 #include "server/entry_index.h"
 
+#include <condition_variable>
 #include <deque>
 #include <set>
+#include <thread>
 #include <unordered_set>
 
 namespace ward::server {
 namespace {
 
 constexpr int kMaxDepth = 8;
-constexpr int kLoadPageSize = 10000;
 
 bool Expired(const store::RegistrationEntry& e, int64_t now) {
   return e.expires_at != 0 && e.expires_at <= now;
@@ -21,24 +22,60 @@ EntryIndex::EntryIndex(store::DataStore& store, size_t change_log_limit)
 
 Status EntryIndex::Load() {
   std::lock_guard<std::mutex> catch_up(catch_up_mu_);
-  WARD_ASSIGN_OR_RETURN(const int64_t start, store_.CurrentRevision());
   std::unique_lock<std::shared_mutex> lock(mu_);
   by_id_.clear();
   by_spiffe_id_.clear();
   children_.clear();
   log_.clear();
   log_changes_ = 0;
-  std::string token;
-  do {
-    WARD_ASSIGN_OR_RETURN(store::EntryPage page,
-                          store_.ListEntries(token, kLoadPageSize, std::nullopt, std::nullopt));
-    for (auto& e : page.entries)
-      Insert(std::make_shared<const store::RegistrationEntry>(std::move(e)));
-    token = std::move(page.next_page_token);
-  } while (!token.empty());
-  // Pages are read in separate statements: whatever was written meanwhile is after `start`.
-  WARD_ASSIGN_OR_RETURN(store::EntryChanges changes, store_.EntryChangesSince(start));
-  Apply(std::move(changes), /*log=*/false);
+  if (auto count = store_.CountEntries(); count.ok()) {
+    by_id_.reserve(static_cast<size_t>(*count));
+    by_spiffe_id_.reserve(static_cast<size_t>(*count));
+  }
+  // Two stages on two threads: this one reads and decodes rows, the other indexes them, handed
+  // over in batches.
+  constexpr size_t kBatch = 4096;
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<std::vector<EntryPtr>> queue;
+  bool done = false;
+  std::thread indexer([&] {
+    for (;;) {
+      std::vector<EntryPtr> batch;
+      {
+        std::unique_lock<std::mutex> q(queue_mu);
+        queue_cv.wait(q, [&] { return done || !queue.empty(); });
+        if (queue.empty()) return;
+        batch = std::move(queue.front());
+        queue.pop_front();
+      }
+      for (auto& e : batch) InsertNew(std::move(e));  // IDs are unique
+    }
+  });
+  std::vector<EntryPtr> batch;
+  batch.reserve(kBatch);
+  const auto hand_over = [&] {
+    {
+      std::lock_guard<std::mutex> q(queue_mu);
+      queue.push_back(std::move(batch));
+    }
+    queue_cv.notify_one();
+    batch = {};
+    batch.reserve(kBatch);
+  };
+  auto revision = store_.ScanEntries([&](store::RegistrationEntry e) {
+    batch.push_back(std::make_shared<const store::RegistrationEntry>(std::move(e)));
+    if (batch.size() == kBatch) hand_over();
+  });
+  if (!batch.empty()) hand_over();
+  {
+    std::lock_guard<std::mutex> q(queue_mu);
+    done = true;
+  }
+  queue_cv.notify_one();
+  indexer.join();
+  WARD_RETURN_IF_ERROR(revision.status());
+  revision_ = *revision;
   log_floor_ = revision_;
   loaded_ = true;
   return OkStatus();
@@ -99,6 +136,10 @@ void EntryIndex::Remove(const std::string& id) {
 
 void EntryIndex::Insert(EntryPtr entry) {
   Remove(entry->id);
+  InsertNew(std::move(entry));
+}
+
+void EntryIndex::InsertNew(EntryPtr entry) {
   by_spiffe_id_.emplace(entry->spiffe_id.str(), entry);
   children_[entry->parent_id.str()].push_back(entry);
   by_id_.emplace(entry->id, std::move(entry));

@@ -44,7 +44,7 @@ class EntryIndex {
   EntryIndex(const EntryIndex&) = delete;
   EntryIndex& operator=(const EntryIndex&) = delete;
 
-  // Reads every entry. Writes racing with the load are caught by the change feed afterwards.
+  // Reads every entry from one snapshot of the datastore; later writes arrive by CatchUp.
   Status Load();
   // Applies the datastore's changes since the index's revision. `hint` is a counter the caller
   // bumps after writes (the sync hub's version): an unchanged hint skips the datastore round trip.
@@ -62,7 +62,8 @@ class EntryIndex {
     std::vector<store::EntryWithdrawal> withdrawn;
   };
   void Remove(const std::string& id);
-  void Insert(EntryPtr entry);
+  void Insert(EntryPtr entry);     // replaces an entry with the same ID
+  void InsertNew(EntryPtr entry);  // one whose ID is not in the index
   void Apply(store::EntryChanges changes, bool log);
 
   store::DataStore& store_;

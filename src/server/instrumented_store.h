@@ -41,6 +41,9 @@ class InstrumentedStore final : public store::DataStore {
     return Timed("list_entries",
                  [&] { return inner_.ListEntries(page_token, page_size, spiffe_id, parent_id); });
   }
+  Result<int64_t> ScanEntries(const std::function<void(store::RegistrationEntry)>& visit) override {
+    return Timed("scan_entries", [&] { return inner_.ScanEntries(visit); });
+  }
   Result<int64_t> CountEntries() override {
     return Timed("count_entries", [&] { return inner_.CountEntries(); });
   }

@@ -4,6 +4,7 @@
 #define WARD_STORE_DATASTORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ class DataStore {
                                         const std::optional<std::string>& spiffe_id,
                                         const std::optional<std::string>& parent_id) = 0;
   virtual Result<int64_t> CountEntries() = 0;
+  // Every entry, in no particular order, from one consistent snapshot; returns the revision of
+  // that snapshot. For loading an in-memory copy at start-up.
+  virtual Result<int64_t> ScanEntries(const std::function<void(RegistrationEntry)>& visit) = 0;
   // Everything that changed after `revision`, for incremental sync: entries created or updated,
   // and withdrawals (an entry deleted, or moved to another parent, named with the parent it left
   // so each agent hears only about its own).

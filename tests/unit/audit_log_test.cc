@@ -100,6 +100,29 @@ TEST_F(AuditLogTest, DetectsDeletedReorderedAndTruncatedRecords) {
   EXPECT_THAT(Verify().reason, HasSubstr("not valid JSON"));
 }
 
+// Records are checked from their text; the last one, which no later hash vouches for, must
+// also be well-formed JSON, and a record that only looks like one is read in full.
+TEST_F(AuditLogTest, TheLastRecordMustBeJsonAndOddShapesAreParsed) {
+  WriteRecords(3);
+  auto lines = Lines();
+  const std::string good_last = lines[2];
+  lines[2].insert(lines[2].size() - 1, ",");  // `...,}`: right seq and prev, not JSON
+  Rewrite(lines);
+  AuditVerifyReport report = Verify();
+  EXPECT_FALSE(report.intact);
+  EXPECT_EQ(report.first_broken_line, 3u);
+  EXPECT_EQ(report.last_sequence, 2u);
+  EXPECT_EQ(report.last_hash, ChainHash(lines[1]));
+  // A second "seq" key (here inside a value that is not escaped JSON) sends the line to the
+  // parser, which refuses it.
+  lines[2] = good_last;
+  lines[1].insert(1, "\"x\":\"seq\":9,");
+  Rewrite(lines);
+  report = Verify();
+  EXPECT_FALSE(report.intact);
+  EXPECT_EQ(report.first_broken_line, 2u);
+}
+
 TEST_F(AuditLogTest, ReopeningContinuesTheChain) {
   WriteRecords(2);
   WriteRecords(2);
