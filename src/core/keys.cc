@@ -75,9 +75,9 @@ std::string_view KeyTypeName(KeyType type) {
   return "unknown";
 }
 
-PublicKey::PublicKey(ossl::PkeyPtr pkey) : pkey_(std::move(pkey)) {}
+PublicKey::PublicKey(ossl::PkeyPtr pkey) : pkey_(std::move(pkey)), info_(InfoOf(pkey_.get())) {}
 
-PublicKey::PublicKey(const PublicKey& other) : pkey_(nullptr) {
+PublicKey::PublicKey(const PublicKey& other) : pkey_(nullptr), info_(other.info_) {
   EVP_PKEY_up_ref(other.pkey_.get());
   pkey_.reset(other.pkey_.get());
 }
@@ -86,6 +86,7 @@ PublicKey& PublicKey::operator=(const PublicKey& other) {
   if (this != &other) {
     EVP_PKEY_up_ref(other.pkey_.get());
     pkey_.reset(other.pkey_.get());
+    info_ = other.info_;
   }
   return *this;
 }
@@ -121,8 +122,6 @@ std::string PublicKey::ToPem() const {
   const long len = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(len));
 }
-
-KeyInfo PublicKey::info() const { return InfoOf(pkey_.get()); }
 
 bool PublicKey::Equals(const PublicKey& other) const {
   return EVP_PKEY_eq(pkey_.get(), other.pkey_.get()) == 1;
@@ -195,7 +194,7 @@ PublicKey PrivateKey::public_key() const {
   return PublicKey(std::move(pub));
 }
 
-KeyInfo PrivateKey::info() const { return InfoOf(pkey_.get()); }
+PrivateKey::PrivateKey(ossl::PkeyPtr pkey) : pkey_(std::move(pkey)), info_(InfoOf(pkey_.get())) {}
 
 Status CheckAcceptableKey(const KeyInfo& info) {
   if (info.family == KeyFamily::kEc) {

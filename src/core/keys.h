@@ -42,19 +42,20 @@ class PublicKey {
 
   Bytes ToSpkiDer() const;
   std::string ToPem() const;
-  KeyInfo info() const;
+  const KeyInfo& info() const { return info_; }
   bool Equals(const PublicKey& other) const;
 
   EVP_PKEY* get() const { return pkey_.get(); }
 
  private:
   ossl::PkeyPtr pkey_;
+  KeyInfo info_;  // read once: the key never changes
 };
 
 // Move-only owner of a private key.
 class PrivateKey {
  public:
-  explicit PrivateKey(ossl::PkeyPtr pkey) : pkey_(std::move(pkey)) {}
+  explicit PrivateKey(ossl::PkeyPtr pkey);
 
   static Result<PrivateKey> Generate(KeyType type);
   // Unencrypted PKCS#8 DER (the Workload API's key encoding).
@@ -65,12 +66,13 @@ class PrivateKey {
   Result<SecureBytes> ToPkcs8Der() const;
   Result<SecureBytes> ToPkcs8Pem() const;
   PublicKey public_key() const;
-  KeyInfo info() const;
+  const KeyInfo& info() const { return info_; }
 
   EVP_PKEY* get() const { return pkey_.get(); }
 
  private:
   ossl::PkeyPtr pkey_;
+  KeyInfo info_;  // read once: the key never changes
 };
 
 // Key checks shared by every place that accepts a key from outside: EC on P-256/P-384/P-521 or
