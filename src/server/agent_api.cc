@@ -157,27 +157,22 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       return Status(StatusCode::kUnauthenticated,
                     "this call needs mTLS with the agent's X.509-SVID; attest first");
     }
-    BundleSet own;
-    own.Put(api.deps_.ca.Bundle());
-    auto verified = VerifyX509Svid(peer.tls_chain, own, UnixNow());
-    if (!verified.ok()) {
-      return Status(StatusCode::kUnauthenticated,
-                    "client certificate is not a valid SVID: " + verified.status().message());
+    WARD_ASSIGN_OR_RETURN(SpiffeId id, api.VerifiedClient(peer.tls_chain));
+    caller = id.str();
+    if (!id.path().starts_with(kAgentPathPrefix)) {
+      return PermissionDenied(id.str() + " is not an agent");
     }
-    caller = verified->id.str();
-    if (!verified->id.path().starts_with(kAgentPathPrefix)) {
-      return PermissionDenied(verified->id.str() + " is not an agent");
-    }
-    auto agent = api.deps_.store.GetAgent(verified->id.str());
+    // The agent record is read on every call: an eviction or a ban takes effect at once.
+    auto agent = api.deps_.store.GetAgent(id.str());
     if (!agent.ok() && agent.status().code() == StatusCode::kNotFound) {
-      return PermissionDenied("agent " + verified->id.str() + " was evicted; attest again");
+      return PermissionDenied("agent " + id.str() + " was evicted; attest again");
     }
     if (!agent.ok()) return agent.status();
-    if (agent->banned) return PermissionDenied("agent " + verified->id.str() + " is banned");
+    if (agent->banned) return PermissionDenied("agent " + id.str() + " is banned");
     if (agent->serial != peer.tls_chain[0].SerialHex()) {
       return PermissionDenied("this agent SVID was superseded; use the newest one");
     }
-    return AuthenticatedAgent{std::move(verified->id), std::move(agent).value()};
+    return AuthenticatedAgent{std::move(id), std::move(agent).value()};
   }
 
   // Signs an agent SVID for `id` and records the agent; shared by attest and renew.
@@ -575,6 +570,42 @@ AgentApi::AgentApi(AgentDeps deps)
                                           telemetry::LatencyBuckets())) {}
 
 AgentApi::~AgentApi() = default;
+
+Result<SpiffeId> AgentApi::VerifiedClient(const std::vector<Certificate>& chain) {
+  const int64_t now = UnixNow();
+  const TrustBundle bundle = deps_.ca.Bundle();
+  const uint64_t sequence = bundle.sequence().value_or(0);
+  X509* leaf = chain.empty() ? nullptr : chain[0].get();
+  {
+    std::lock_guard<std::mutex> lock(verified_mu_);
+    const auto it = verified_.find(leaf);
+    if (it != verified_.end() && it->second.bundle_sequence == sequence &&
+        now < it->second.valid_until) {
+      return it->second.id;
+    }
+  }
+  BundleSet own;
+  own.Put(bundle);
+  auto verified = VerifyX509Svid(chain, own, now);
+  if (!verified.ok()) {
+    return Status(StatusCode::kUnauthenticated,
+                  "client certificate is not a valid SVID: " + verified.status().message());
+  }
+  int64_t valid_until = INT64_MAX;
+  for (const auto& c : chain) valid_until = std::min<int64_t>(valid_until, c.not_after());
+  std::lock_guard<std::mutex> lock(verified_mu_);
+  if (verified_.size() >= kMaxVerifiedChains) verified_.clear();
+  const auto it = verified_.find(leaf);
+  if (it == verified_.end()) {
+    X509_up_ref(leaf);  // held by the entry: the address cannot be reused while it is cached
+    verified_.emplace(leaf,
+                      VerifiedChain{ossl::X509Ptr(leaf), verified->id, valid_until, sequence});
+  } else {
+    it->second.valid_until = valid_until;
+    it->second.bundle_sequence = sequence;
+  }
+  return verified->id;
+}
 
 bool AgentApi::Allow(const std::string& agent_id) {
   std::lock_guard<std::mutex> lock(rate_mu_);
