@@ -421,18 +421,26 @@ class Agent final : public IdentityProvider {
     return OkStatus();
   }
 
+  // Stops the agent when the server says it is banned, whichever call heard it (a long poll
+  // parked before the ban may answer only after the agent's SVID has expired).
+  bool StopIfBanned(const Status& s) {
+    if (s.code() != StatusCode::kPermissionDenied ||
+        s.message().find("banned") == std::string::npos) {
+      return false;
+    }
+    log_.Error(
+        "the server banned this agent; it stops serving. Unban it on the server "
+        "(`ward agent` verbs) and start it with a new join token",
+        {{"reason", s.message()}});
+    banned_ = true;
+    stop_ = true;
+    return true;
+  }
+
   // Reacts to a refusal from the server: re-attest after eviction, stop when banned.
   void HandleRefusal(const Status& s) {
     const std::string& m = s.message();
-    if (m.find("banned") != std::string::npos) {
-      log_.Error(
-          "the server banned this agent; it stops serving. Unban it on the server "
-          "(`ward agent` verbs) and start it with a new join token",
-          {{"reason", m}});
-      banned_ = true;
-      stop_ = true;
-      return;
-    }
+    if (StopIfBanned(s)) return;
     if (m.find("evicted") != std::string::npos || m.find("not attested") != std::string::npos ||
         m.find("superseded") != std::string::npos || s.code() == StatusCode::kUnauthenticated) {
       log_.Warn("the server no longer accepts this agent's SVID; attesting again", {{"reason", m}});
@@ -529,6 +537,7 @@ class Agent final : public IdentityProvider {
         size_t refused = 0;
         const Status issued = Issue(due, &refused);
         if (due.size() > 256) malloc_trim(0);
+        if (!issued.ok() && StopIfBanned(issued)) return;
         if (!issued.ok()) {
           log_.Warn("SVID rotation failed; retrying", {{"reason", issued.message()}});
         }
@@ -551,6 +560,7 @@ class Agent final : public IdentityProvider {
     if (!generated.ok()) return;
     auto renewed =
         client_.Renew(**me, std::make_shared<const PrivateKey>(std::move(generated).value()));
+    if (!renewed.ok() && StopIfBanned(renewed.status())) return;
     if (!renewed.ok()) {
       log_.Warn("agent SVID renewal failed; retrying", {{"reason", renewed.status().message()}});
       std::lock_guard<std::mutex> lock(id_mu_);
