@@ -101,8 +101,8 @@ Result<ossl::PkeyPtr> ImportEcPoint(const EcCurve& curve, ByteView point) {
   } else {
     ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                         const_cast<char*>(curve.group), 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve.group),
+                                         0),
         OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
                                           const_cast<unsigned char*>(point.data()), point.size()),
         OSSL_PARAM_construct_end()};
