@@ -18,28 +18,7 @@
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-
-function parseArgs(argv) {
-  const opts = { duration: 10, concurrency: 8, warmup: 1, pid: null, url: null, csrDir: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = argv[i + 1];
-    switch (a) {
-      case '--url': opts.url = v; i++; break;
-      case '--csr-dir': opts.csrDir = v; i++; break;
-      case '--duration': opts.duration = Number(v); i++; break;
-      case '--concurrency': opts.concurrency = Number(v); i++; break;
-      case '--warmup': opts.warmup = Number(v); i++; break;
-      case '--pid': opts.pid = Number(v); i++; break;
-      default: throw new Error(`unknown argument: ${a}`);
-    }
-  }
-  if (!opts.url || !opts.csrDir) throw new Error('--url and --csr-dir are required');
-  if (!(opts.duration > 0) || !(opts.concurrency >= 1) || !(opts.warmup >= 0)) {
-    throw new Error('bad --duration/--concurrency/--warmup');
-  }
-  return opts;
-}
+import { measure, parseArgs } from './closed_loop.mjs';
 
 // utime + stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat; the fields
 // are counted after the ")" that closes the command name, which may itself contain spaces).
@@ -50,13 +29,8 @@ function cpuTicks(pid) {
   return Number(rest[14 - 3]) + Number(rest[15 - 3]);
 }
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank];
-}
-
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseArgs(process.argv.slice(2),
+  { duration: 10, concurrency: 8, warmup: 1, pid: 0, url: null, csrDir: null }, ['url', 'csrDir']);
 const url = new URL(opts.url);
 const bodies = fs.readdirSync(opts.csrDir)
   .filter((f) => f.endsWith('.pem'))
@@ -97,44 +71,9 @@ function signOnce() {
   });
 }
 
-// Runs C sequential request loops until the deadline; returns latencies (ms) and counts.
-async function phase(seconds) {
-  const deadline = performance.now() + seconds * 1000;
-  const latencies = [];
-  let errors = 0;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      const ok = await signOnce();
-      if (ok) latencies.push(performance.now() - t0); else errors++;
-    }
-  };
-  await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  return { latencies, errors };
-}
-
-if (opts.warmup > 0) {
-  process.stderr.write(`warm-up ${opts.warmup}s, concurrency ${opts.concurrency}\n`);
-  const w = await phase(opts.warmup);
-  process.stderr.write(`warm-up: ${w.latencies.length} ok, ${w.errors} errors\n`);
-}
-
-process.stderr.write(`measuring ${opts.duration}s, concurrency ${opts.concurrency}, pool ${bodies.length}\n`);
-const ticks0 = opts.pid ? cpuTicks(opts.pid) : null;
-const t0 = performance.now();
-const { latencies, errors } = await phase(opts.duration);
-const seconds = (performance.now() - t0) / 1000;
-const ticks1 = opts.pid ? cpuTicks(opts.pid) : null;
+const summary = await measure(opts, signOnce, `pool ${bodies.length}`, () => {
+  const ticks0 = opts.pid ? cpuTicks(opts.pid) : null;
+  return () => ({ server_cpu_ticks: opts.pid ? cpuTicks(opts.pid) - ticks0 : null });
+});
 agent.destroy();
-
-latencies.sort((a, b) => a - b);
-const round = (x, d = 3) => (x === null ? null : Number(x.toFixed(d)));
-console.log(JSON.stringify({
-  issued: latencies.length,
-  seconds: round(seconds),
-  rate: round(latencies.length / seconds, 1),
-  p50_ms: round(percentile(latencies, 50)),
-  p99_ms: round(percentile(latencies, 99)),
-  errors,
-  server_cpu_ticks: opts.pid ? ticks1 - ticks0 : null,
-}));
+console.log(JSON.stringify(summary));

@@ -18,38 +18,13 @@
 // (user+system, all threads of this process, including libuv's pool where node runs the ECDSA
 // verification) over the measured phase divided by issued. Progress goes to stderr.
 import fs from 'node:fs';
+import { measure, parseArgs } from './closed_loop.mjs';
 
 const jose = await import(new URL('../../tests/interop/node/node_modules/jose/dist/node/esm/index.js', import.meta.url));
 
-function parseArgs(argv) {
-  const opts = { duration: 10, concurrency: 1, warmup: 1, jwks: null, tokens: null, audience: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = argv[i + 1];
-    switch (a) {
-      case '--jwks': opts.jwks = v; i++; break;
-      case '--tokens': opts.tokens = v; i++; break;
-      case '--audience': opts.audience = v; i++; break;
-      case '--duration': opts.duration = Number(v); i++; break;
-      case '--concurrency': opts.concurrency = Number(v); i++; break;
-      case '--warmup': opts.warmup = Number(v); i++; break;
-      default: throw new Error(`unknown argument: ${a}`);
-    }
-  }
-  if (!opts.jwks || !opts.tokens || !opts.audience) throw new Error('--jwks, --tokens and --audience are required');
-  if (!(opts.duration > 0) || !(opts.concurrency >= 1) || !(opts.warmup >= 0)) {
-    throw new Error('bad --duration/--concurrency/--warmup');
-  }
-  return opts;
-}
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank];
-}
-
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseArgs(process.argv.slice(2),
+  { duration: 10, concurrency: 1, warmup: 1, jwks: null, tokens: null, audience: null },
+  ['jwks', 'tokens', 'audience']);
 const bundle = JSON.parse(fs.readFileSync(opts.jwks, 'utf8'));
 const keys = (bundle.keys ?? [])
   .filter((k) => k.use === undefined || k.use === 'sig' || k.use === 'jwt-svid')
@@ -61,52 +36,16 @@ if (tokens.length === 0) throw new Error(`no tokens in ${opts.tokens}`);
 const verifyOptions = { audience: opts.audience, algorithms: ['ES256'], requiredClaims: ['sub', 'exp'] };
 
 let next = 0;
-let firstError = null;
+const validateOnce = async () => {
+  await jose.jwtVerify(tokens[next++ % tokens.length], jwks, verifyOptions);
+  return true;
+};
 
-async function phase(seconds) {
-  const deadline = performance.now() + seconds * 1000;
-  const latencies = [];
-  let errors = 0;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const token = tokens[next++ % tokens.length];
-      const t0 = performance.now();
-      try {
-        await jose.jwtVerify(token, jwks, verifyOptions);
-        latencies.push(performance.now() - t0);
-      } catch (e) {
-        errors++;
-        firstError ??= e;
-      }
-    }
+const summary = await measure(opts, validateOnce, `${tokens.length} tokens, ${keys.length} keys`, () => {
+  const cpu0 = process.cpuUsage();
+  return (n) => {
+    const cpu = process.cpuUsage(cpu0);
+    return { cpu_us_per_op: n > 0 ? Number(((cpu.user + cpu.system) / n).toFixed(1)) : null };
   };
-  await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  return { latencies, errors };
-}
-
-if (opts.warmup > 0) {
-  process.stderr.write(`warm-up ${opts.warmup}s, concurrency ${opts.concurrency}\n`);
-  const w = await phase(opts.warmup);
-  process.stderr.write(`warm-up: ${w.latencies.length} ok, ${w.errors} errors\n`);
-}
-
-process.stderr.write(`measuring ${opts.duration}s, concurrency ${opts.concurrency}, ${tokens.length} tokens, ${keys.length} keys\n`);
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-const { latencies, errors } = await phase(opts.duration);
-const seconds = (performance.now() - t0) / 1000;
-const cpu = process.cpuUsage(cpu0);
-if (firstError) process.stderr.write(`first error: ${firstError.code ?? ''} ${firstError.message}\n`);
-
-latencies.sort((a, b) => a - b);
-const round = (x, d = 3) => (x === null ? null : Number(x.toFixed(d)));
-const n = latencies.length;
-console.log(JSON.stringify({
-  issued: n,
-  seconds: round(seconds),
-  rate: round(n / seconds, 1),
-  p50_ms: round(percentile(latencies, 50)),
-  p99_ms: round(percentile(latencies, 99)),
-  errors,
-  cpu_us_per_op: n > 0 ? round((cpu.user + cpu.system) / n, 1) : null,
-}));
+});
+console.log(JSON.stringify(summary));
