@@ -45,7 +45,21 @@ Status WriteAll(int fd, std::string_view data) {
   return OkStatus();
 }
 
-// Why `line` cannot follow a record with `prev_seq` and `prev_hash`; empty when it can.
+// Why a record with sequence `seq` and previous-record hash `prev` cannot follow the record with
+// `prev_seq` and `prev_hash`; empty when it can.
+std::string LinkError(uint64_t seq, std::string_view prev, uint64_t prev_seq,
+                      const std::string& prev_hash) {
+  if (seq != prev_seq + 1) {
+    return "sequence " + std::to_string(seq) + " follows " + std::to_string(prev_seq);
+  }
+  if (prev != prev_hash) {
+    return prev_seq == 0 ? "first record does not start the chain"
+                         : "previous-record hash does not match record " +
+                               std::to_string(prev_seq) + " (it was changed or removed)";
+  }
+  return "";
+}
+
 // The value after the only occurrence of `key` (quoted, with its colon) in `line`. JSON escapes
 // every quote inside a string, so the quoted key text cannot appear inside a value.
 std::optional<std::string_view> UniqueKeyValue(std::string_view line, std::string_view key) {
@@ -75,17 +89,10 @@ std::optional<std::string> QuickLink(std::string_view line, uint64_t prev_seq,
     return std::nullopt;
   }
   *seq_out = value;
-  if (value != prev_seq + 1) {
-    return "sequence " + std::to_string(value) + " follows " + std::to_string(prev_seq);
-  }
-  if (prev->substr(0, 64) != prev_hash) {
-    return prev_seq == 0 ? "first record does not start the chain"
-                         : "previous-record hash does not match record " +
-                               std::to_string(prev_seq) + " (it was changed or removed)";
-  }
-  return std::string();
+  return LinkError(value, prev->substr(0, 64), prev_seq, prev_hash);
 }
 
+// Why `line` cannot follow the record with `prev_seq` and `prev_hash`; empty when it can.
 std::string CheckLink(const std::string& line, uint64_t prev_seq, const std::string& prev_hash,
                       uint64_t* seq_out) {
   json record;
@@ -100,15 +107,7 @@ std::string CheckLink(const std::string& line, uint64_t prev_seq, const std::str
   if (seq == record.end() || !seq->is_number_unsigned()) return "no sequence number";
   if (prev == record.end() || !prev->is_string()) return "no previous-record hash";
   *seq_out = seq->get<uint64_t>();
-  if (*seq_out != prev_seq + 1) {
-    return "sequence " + std::to_string(*seq_out) + " follows " + std::to_string(prev_seq);
-  }
-  if (prev->get<std::string>() != prev_hash) {
-    return prev_seq == 0 ? "first record does not start the chain"
-                         : "previous-record hash does not match record " +
-                               std::to_string(prev_seq) + " (it was changed or removed)";
-  }
-  return "";
+  return LinkError(*seq_out, prev->get_ref<const std::string&>(), prev_seq, prev_hash);
 }
 
 }  // namespace

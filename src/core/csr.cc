@@ -5,7 +5,7 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
-#include <map>
+#include <iterator>
 #include <memory>
 #include <optional>
 
@@ -89,8 +89,8 @@ ByteView Span(ByteView before, ByteView after) {
 // duplicates it (sharing the group's precomputation) and sets the point, which OpenSSL checks
 // lies on the curve.
 Result<ossl::PkeyPtr> ImportEcPoint(const EcCurve& curve, ByteView point) {
-  thread_local std::map<const EcCurve*, ossl::PkeyPtr> templates;
-  ossl::PkeyPtr& model = templates[&curve];
+  thread_local ossl::PkeyPtr templates[std::size(kCurves)];
+  ossl::PkeyPtr& model = templates[&curve - kCurves];
   ossl::PkeyPtr pkey;
   if (model) {
     pkey.reset(EVP_PKEY_dup(model.get()));
