@@ -425,6 +425,11 @@ TrustBundle CertificateAuthority::Bundle() const {
   return *bundle_;
 }
 
+uint64_t CertificateAuthority::BundleSequence() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bundle_->sequence().value_or(0);
+}
+
 std::vector<AuthorityInfo> CertificateAuthority::Authorities(AuthorityKind kind) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<AuthorityInfo> out;

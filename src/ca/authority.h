@@ -107,6 +107,7 @@ class CertificateAuthority {
                                     int64_t ttl, int64_t now);
 
   TrustBundle Bundle() const;
+  uint64_t BundleSequence() const;  // Bundle().sequence() without copying the bundle
   std::vector<AuthorityInfo> Authorities(AuthorityKind kind) const;
 
   // Forced rotation for incidents. Prepare makes a successor now; Activate switches to the

@@ -610,8 +610,9 @@ HttpResponse AdminApi::Handle(const Peer& peer, const HttpRequest& request) {
     response = routes.Dispatch();
   }
   requests_.Inc({RouteLabel(request), std::to_string(response.status)});
-  // Any successful write may change what agents hold; parked agent syncs re-check.
-  if (request.method != "GET" && response.status < 400 && deps_.hub != nullptr) deps_.hub->Bump();
+  // Any write call may change what agents hold, a failed one too (a change can be committed
+  // before its audit record fails): parked agent syncs and the entry index re-check.
+  if (request.method != "GET" && deps_.hub != nullptr) deps_.hub->Bump();
   return response;
 }
 

@@ -157,7 +157,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       return Status(StatusCode::kUnauthenticated,
                     "this call needs mTLS with the agent's X.509-SVID; attest first");
     }
-    WARD_ASSIGN_OR_RETURN(SpiffeId id, api.VerifiedClient(peer.tls_chain));
+    WARD_ASSIGN_OR_RETURN(SpiffeId id, api.VerifiedClient(peer));
     caller = id.str();
     if (!id.path().starts_with(kAgentPathPrefix)) {
       return PermissionDenied(id.str() + " is not an agent");
@@ -392,8 +392,17 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     const int64_t now = UnixNow();
     const Status caught_up = api.deps_.entries.CatchUp(api.deps_.hub.version());
     if (!caught_up.ok()) return Respond(ErrorResponse(caught_up));
-    const EntryIndex::View view = api.deps_.entries.Read();
-    EntryIndex::View::Walk check(view, agent.id.str(), now);
+    // The batch's authorizations come from one view of the entries, released before any signing:
+    // a catch-up (and every call queued behind it) must not wait for 500 signatures.
+    std::vector<EntryPtr> authorized_for(csrs->size());
+    {
+      const EntryIndex::View view = api.deps_.entries.Read();
+      EntryIndex::View::Walk check(view, agent.id.str(), now);
+      for (size_t i = 0; i < csrs->size(); ++i) {
+        const json& item = (*csrs)[i];
+        if (item.is_object()) authorized_for[i] = check.ById(item.value("entry_id", ""));
+      }
+    }
     json results = json::array();
     std::vector<audit::AuditEvent> issued_events;
     std::vector<size_t> issued_at;  // where in `results` each issued SVID is
@@ -407,7 +416,8 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       for (const auto& c : it->second) out.push_back(c);
       return out;
     };
-    for (const auto& item : *csrs) {
+    for (size_t i = 0; i < csrs->size(); ++i) {
+      const json& item = (*csrs)[i];
       if (!item.is_object()) {
         results.push_back(
             {{"error", "each item must be {entry_id, csr}"}, {"code", "INVALID_ARGUMENT"}});
@@ -426,7 +436,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
                            {"error", shown.message()},
                            {"code", StatusCodeName(shown.code())}});
       };
-      const EntryPtr authorized = check.ById(entry_id);
+      const EntryPtr& authorized = authorized_for[i];
       if (!authorized) {
         fail(PermissionDenied("entry " + entry_id.substr(0, 64) +
                               " is not authorized for this agent"));
@@ -525,15 +535,10 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       return Deny(
           Status(StatusCode::kUnauthenticated, "the admin API over TLS needs an X.509-SVID"));
     }
-    BundleSet own;
-    own.Put(api.deps_.ca.Bundle());
-    auto verified = VerifyX509Svid(peer.tls_chain, own, UnixNow());
-    if (!verified.ok()) {
-      return Deny(Status(StatusCode::kUnauthenticated,
-                         "client certificate is not a valid SVID: " + verified.status().message()));
-    }
+    auto verified = api.VerifiedClient(peer);
+    if (!verified.ok()) return Deny(verified.status());
     Peer admin_peer = peer;
-    admin_peer.spiffe_id = verified->id.str();
+    admin_peer.spiffe_id = verified->str();
     HttpRequest admin_request = req;
     admin_request.path = req.path.substr(std::string_view("/v1/admin").size());
     Respond(api.deps_.admin_handler(admin_peer, admin_request));
@@ -571,38 +576,35 @@ AgentApi::AgentApi(AgentDeps deps)
 
 AgentApi::~AgentApi() = default;
 
-Result<SpiffeId> AgentApi::VerifiedClient(const std::vector<Certificate>& chain) {
+Result<SpiffeId> AgentApi::VerifiedClient(const Peer& peer) {
+  if (peer.tls_chain.empty()) {
+    return Status(StatusCode::kUnauthenticated, "this call needs mTLS with an X.509-SVID");
+  }
   const int64_t now = UnixNow();
-  const TrustBundle bundle = deps_.ca.Bundle();
-  const uint64_t sequence = bundle.sequence().value_or(0);
-  X509* leaf = chain.empty() ? nullptr : chain[0].get();
-  {
-    std::lock_guard<std::mutex> lock(verified_mu_);
-    const auto it = verified_.find(leaf);
-    if (it != verified_.end() && it->second.bundle_sequence == sequence &&
-        now < it->second.valid_until) {
-      return it->second.id;
+  PeerVerification* memo = peer.verification.get();
+  if (memo != nullptr) {
+    std::lock_guard<std::mutex> lock(memo->mu);
+    if (!memo->spiffe_id.empty() && memo->bundle_sequence == deps_.ca.BundleSequence() &&
+        now < memo->valid_until) {
+      return SpiffeId::Parse(memo->spiffe_id);
     }
   }
+  const TrustBundle bundle = deps_.ca.Bundle();
   BundleSet own;
   own.Put(bundle);
-  auto verified = VerifyX509Svid(chain, own, now);
+  auto verified = VerifyX509Svid(peer.tls_chain, own, now);
   if (!verified.ok()) {
     return Status(StatusCode::kUnauthenticated,
                   "client certificate is not a valid SVID: " + verified.status().message());
   }
-  int64_t valid_until = INT64_MAX;
-  for (const auto& c : chain) valid_until = std::min<int64_t>(valid_until, c.not_after());
-  std::lock_guard<std::mutex> lock(verified_mu_);
-  if (verified_.size() >= kMaxVerifiedChains) verified_.clear();
-  const auto it = verified_.find(leaf);
-  if (it == verified_.end()) {
-    X509_up_ref(leaf);  // held by the entry: the address cannot be reused while it is cached
-    verified_.emplace(leaf,
-                      VerifiedChain{ossl::X509Ptr(leaf), verified->id, valid_until, sequence});
-  } else {
-    it->second.valid_until = valid_until;
-    it->second.bundle_sequence = sequence;
+  if (memo != nullptr) {
+    int64_t valid_until = INT64_MAX;
+    for (const auto& c : peer.tls_chain)
+      valid_until = std::min<int64_t>(valid_until, c.not_after());
+    std::lock_guard<std::mutex> lock(memo->mu);
+    memo->spiffe_id = verified->id.str();
+    memo->bundle_sequence = bundle.sequence().value_or(0);
+    memo->valid_until = valid_until;
   }
   return verified->id;
 }

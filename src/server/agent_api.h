@@ -11,8 +11,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
 #include "audit/audit_log.h"
 #include "ca/authority.h"
@@ -56,10 +54,10 @@ class AgentApi {
  private:
   struct Call;
   bool Allow(const std::string& agent_id);
-  // The SPIFFE ID of a client chain, verified against the current bundle. A connection presents
-  // one chain for its whole life, so the answer is kept per leaf certificate object until the
-  // bundle changes or a certificate in the chain expires.
-  Result<SpiffeId> VerifiedClient(const std::vector<Certificate>& chain);
+  // The SPIFFE ID of the peer's client chain, verified against the current bundle. A connection
+  // presents one chain for its whole life, so the answer is kept with the connection
+  // (Peer::verification) until the bundle changes or a certificate of the chain expires.
+  Result<SpiffeId> VerifiedClient(const Peer& peer);
 
   AgentDeps deps_;
   telemetry::Counter& requests_;
@@ -71,15 +69,6 @@ class AgentApi {
     std::chrono::steady_clock::time_point last;
   };
   std::map<std::string, Bucket> buckets_;
-  struct VerifiedChain {
-    ossl::X509Ptr leaf;  // a reference, so the key below is not reused while cached
-    SpiffeId id;
-    int64_t valid_until;
-    uint64_t bundle_sequence;
-  };
-  static constexpr size_t kMaxVerifiedChains = 65536;
-  std::mutex verified_mu_;
-  std::unordered_map<X509*, VerifiedChain> verified_;
 };
 
 }  // namespace ward::server

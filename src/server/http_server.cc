@@ -181,6 +181,7 @@ awaitable<void> ServeTls(TlsStream stream, Peer peer, AsyncHttpHandler handler) 
     co_return;
   }
   peer.tls_chain = PeerChain(stream.native_handle());
+  peer.verification = std::make_shared<PeerVerification>();
   co_await Serve(std::move(stream), std::move(peer), std::move(handler));
 }
 

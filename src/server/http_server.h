@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,15 @@ struct HttpResponse {
   std::string body;
 };
 
+// What an API layer verified about a TLS peer's certificate chain, kept for the life of the
+// connection (its chain cannot change) and shared by all of its requests.
+struct PeerVerification {
+  std::mutex mu;
+  std::string spiffe_id;         // empty until verified
+  uint64_t bundle_sequence = 0;  // of the bundle it was verified against
+  int64_t valid_until = 0;       // the earliest not_after in the chain
+};
+
 struct Peer {
   bool is_unix = false;  // uid/gid/pid are meaningful only for Unix-socket peers
   uid_t uid = 0;
@@ -39,6 +49,7 @@ struct Peer {
   std::string address;                 // "unix:<path>" or "ip:port"
   std::vector<Certificate> tls_chain;  // TLS peers: the certificate chain presented, leaf first
   std::string spiffe_id;  // set by an API layer once it has verified tls_chain as an X.509-SVID
+  std::shared_ptr<PeerVerification> verification;  // TLS peers: one per connection
 };
 
 using HttpHandler = std::function<HttpResponse(const Peer&, const HttpRequest&)>;
