@@ -112,7 +112,8 @@ Result<std::string> ServerClient::Call(const std::string& method, const std::str
     std::lock_guard<std::mutex> lock(mu_);
     trust = trust_;
     for (auto it = idle_.begin(); !serial.empty() && it != idle_.end(); ++it) {
-      if (it->serial == serial && it->trust == trust) {
+      if (it->serial == serial && it->trust == trust &&
+          std::chrono::steady_clock::now() - it->idle_since < kMaxIdle) {
         connection = std::move(it->connection);
         idle_.erase(it);
         break;
@@ -157,11 +158,13 @@ Result<std::string> ServerClient::Exchange(std::unique_ptr<net::HttpsConnection>
   if (reply.ok() && !serial.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
     // Connections opened with a superseded SVID or bundle are never used again.
-    std::erase_if(idle_,
-                  [&](const IdleConnection& c) { return c.serial != serial || c.trust != trust_; });
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(idle_, [&](const IdleConnection& c) {
+      return c.serial != serial || c.trust != trust_ || now - c.idle_since >= kMaxIdle;
+    });
     // A few suffice: the long poll holds one, issuance and JWT minting the others.
     if (idle_.size() < 4 && trust == trust_) {
-      idle_.push_back({serial, std::move(trust), std::move(connection)});
+      idle_.push_back({serial, std::move(trust), std::move(connection), now});
     }
   }
   if (!reply.ok()) {

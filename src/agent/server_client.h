@@ -4,6 +4,7 @@
 #ifndef WARD_AGENT_SERVER_CLIENT_H_
 #define WARD_AGENT_SERVER_CLIENT_H_
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -116,12 +117,15 @@ class ServerClient {
   std::shared_ptr<const TrustBundle> trust_;
   std::shared_ptr<net::RequestCanceller> canceller_;
   // Kept-alive connections not in use, with the agent SVID serial and trust bundle they were
-  // opened with; a renewal or a bundle rotation retires them.
+  // opened with; a renewal or a bundle rotation retires them, and so does idling longer than the
+  // server keeps an idle connection (kMaxIdle), so a POST is not sent on one it has closed.
   struct IdleConnection {
     std::string serial;
     std::shared_ptr<const TrustBundle> trust;
     std::unique_ptr<net::HttpsConnection> connection;
+    std::chrono::steady_clock::time_point idle_since;
   };
+  static constexpr std::chrono::seconds kMaxIdle{20};
   std::vector<IdleConnection> idle_;  // guarded by mu_
 };
 

@@ -89,8 +89,12 @@ Result<HttpsReply> ReadReply(SSL* ssl, size_t max_bytes, bool* reusable) {
       if (data.size() > max_bytes) return ResourceExhausted("reply is larger than the limit");
       return true;
     }
+    const int saved_errno = errno;
     const int err = SSL_get_error(ssl, n);
     ossl::DrainErrors();
+    if (err == SSL_ERROR_SYSCALL && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK)) {
+      return Status(StatusCode::kUnavailable, "timed out waiting for the reply");
+    }
     if (err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL) return false;
     return Status(StatusCode::kUnavailable, "TLS read failed");
   };
@@ -310,8 +314,10 @@ Result<HttpsReply> HttpsConnection::Request(const std::string& method,
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   request += "\r\n" + body;
-  // A kept connection the server has since closed (it idles them out) fails before any reply
-  // byte; then, and only then, the request is sent again on a new connection.
+  // A kept connection the server has since closed (it idles them out) fails to send, or closes
+  // before any reply byte. The request is then sent again on a new connection: always when it
+  // could not be sent, and when it was sent only if repeating it is harmless (GET). A timeout is
+  // never retried.
   for (int attempt = 0; attempt < 2; ++attempt) {
     const bool reused = link_ != nullptr;
     if (!reused) WARD_RETURN_IF_ERROR(Open());
@@ -325,7 +331,10 @@ Result<HttpsReply> HttpsConnection::Request(const std::string& method,
     bool reusable = false;
     auto reply = ReadReply(ssl, options_.max_reply_bytes, &reusable);
     if (!reply.ok() || !reusable || !keep_alive) link_.reset();
-    if (!reply.ok() && reused && reply.status().message() == kClosedBeforeReply) continue;
+    if (!reply.ok() && reused && method == "GET" &&
+        reply.status().message() == kClosedBeforeReply) {
+      continue;
+    }
     return reply;
   }
   return Status(StatusCode::kUnavailable, "cannot send the request to " + url_.host);
