@@ -160,8 +160,8 @@ Result<std::optional<CertificateRequest>> ParseEcCsrDer(ByteView der) {
   ByteView key = spki->content;
   auto key_alg = der::Read(key);
   auto point = der::Read(key);
-  if (!key_alg.ok() || !point.ok() || !key.empty() || point->tag != der::kBitString ||
-      point->content.empty() || point->content[0] != 0) {
+  if (!key_alg.ok() || !point.ok() || !key.empty() || key_alg->tag != der::kSequence ||
+      point->tag != der::kBitString || point->content.empty() || point->content[0] != 0) {
     return other;
   }
   ByteView key_alg_body = key_alg->content;

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/csr.h"
+#include "core/internal/der.h"
 #include "core/jws_algorithm.h"
 #include "core/keys.h"
 #include "test_pki.h"
@@ -206,6 +207,39 @@ TEST(CsrTest, RejectsAPointOffTheCurve) {
   auto csr = ParseCsrDer(bad);
   ASSERT_FALSE(csr.ok());
   EXPECT_THAT(csr.status().message(), HasSubstr("not a valid EC point"));
+}
+
+// A CSR whose key AlgorithmIdentifier is not a SEQUENCE, properly signed by its key: the CA
+// copies the SubjectPublicKeyInfo into the certificate, so it must never be accepted.
+TEST(CsrTest, RejectsAMalformedKeyAlgorithmEvenWhenSigned) {
+  PrivateKey key = NewKey();
+  auto der = CreateCsrDer(key);
+  ASSERT_TRUE(der.ok());
+  ByteView in = *der;
+  auto outer = der::Read(in);
+  ASSERT_TRUE(outer.ok());
+  ByteView body = outer->content;
+  const ByteView cri_start = body;
+  ASSERT_TRUE(der::Read(body).ok());
+  Bytes cri(cri_start.begin(), cri_start.end() - static_cast<ptrdiff_t>(body.size()));
+  const Bytes spki = key.public_key().ToSpkiDer();
+  const auto at = std::search(cri.begin(), cri.end(), spki.begin(), spki.end());
+  ASSERT_NE(at, cri.end());
+  ASSERT_EQ(*(at + 2), 0x30);
+  *(at + 2) = 0x31;  // AlgorithmIdentifier as a SET
+  auto raw = JwsSign(key, JwsAlgorithm::kEs256, cri);
+  ASSERT_TRUE(raw.ok());
+  auto sig = der::EcdsaRawToDer(*raw);
+  ASSERT_TRUE(sig.ok());
+  Bytes bits = {0x00};
+  bits.insert(bits.end(), sig->begin(), sig->end());
+  static constexpr uint8_t kEcdsaWithSha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+  Bytes content = cri;
+  content.insert(content.end(), std::begin(kEcdsaWithSha256), std::end(kEcdsaWithSha256));
+  const Bytes bit_string = der::Tlv(der::kBitString, bits);
+  content.insert(content.end(), bit_string.begin(), bit_string.end());
+  EXPECT_FALSE(ParseCsrDer(der::Tlv(der::kSequence, content)).ok());
 }
 
 TEST(CsrTest, RejectsTamperedSignature) {
