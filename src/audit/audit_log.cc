@@ -32,15 +32,17 @@ std::string NowRfc3339() {
   return buf;
 }
 
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
+// Writes all of `data`; on failure `*written` says how much of it did reach the file.
+Status WriteAll(int fd, std::string_view data, size_t* written) {
+  *written = 0;
+  while (*written < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + *written, data.size() - *written);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status(StatusCode::kUnavailable,
                     std::string("cannot write audit record: ") + std::strerror(errno));
     }
-    data.remove_prefix(static_cast<size_t>(n));
+    *written += static_cast<size_t>(n);
   }
   return OkStatus();
 }
@@ -194,8 +196,19 @@ Status AuditLog::RecordAll(std::span<const AuditEvent> events) {
     lines += line;
     lines += '\n';
   }
-  // One write for the lot: the records land together or the chain stays where it was.
-  WARD_RETURN_IF_ERROR(WriteAll(fd_, lines));
+  // The records land together or the chain stays where it was: a write that stopped part way
+  // (a full disk, say) is cut back off a file, so the next record does not repeat a sequence.
+  // (On a pipe or terminal the partial bytes are gone already.)
+  size_t written = 0;
+  const Status status = WriteAll(fd_, lines, &written);
+  if (!status.ok()) {
+    struct stat st {};
+    if (written > 0 && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size >= static_cast<off_t>(written)) {
+      (void)::ftruncate(fd_, st.st_size - static_cast<off_t>(written));
+    }
+    return status;
+  }
   sequence_ = sequence;
   prev_hash_ = std::move(prev_hash);
   return OkStatus();

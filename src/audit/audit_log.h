@@ -58,7 +58,8 @@ class AuditLog {
 
   // Appends one record. Thread-safe. Fails (and leaves the chain unchanged) when the write fails.
   Status Record(const AuditEvent& event);
-  // Appends several records with one write (a signing batch's issuances): all or none.
+  // Appends several records with one write (a signing batch's issuances): all or none (a
+  // partial write to a file is cut back off).
   Status RecordAll(std::span<const AuditEvent> events);
 
   uint64_t last_sequence() const;

@@ -2,6 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,6 +123,38 @@ TEST_F(AuditLogTest, TheLastRecordMustBeJsonAndOddShapesAreParsed) {
   report = Verify();
   EXPECT_FALSE(report.intact);
   EXPECT_EQ(report.first_broken_line, 2u);
+  EXPECT_EQ(report.reason, "not valid JSON");  // the parser's verdict, not the text reader's
+}
+
+// A batch that hits the file size limit part way is cut back off: the chain stays where it was
+// and the next record continues it.
+TEST_F(AuditLogTest, APartialBatchWriteIsCutBackOff) {
+  WriteRecords(2);
+  auto log = AuditLog::Open(path_);
+  ASSERT_TRUE(log.ok());
+  struct stat before {};
+  ASSERT_EQ(::stat(path_.c_str(), &before), 0);
+  std::vector<AuditEvent> batch;
+  for (int i = 0; i < 50; ++i) {
+    batch.push_back(AuditEvent(kIdentityIssued).Set("spiffe_id", "spiffe://example.org/b"));
+  }
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit limited = saved;
+  limited.rlim_cur = static_cast<rlim_t>(before.st_size) + 500;  // a few records fit, not 50
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+  const Status failed = (*log)->RecordAll(batch);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  EXPECT_FALSE(failed.ok());
+  struct stat after {};
+  ASSERT_EQ(::stat(path_.c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, before.st_size);
+  EXPECT_EQ((*log)->last_sequence(), 2u);
+  ASSERT_TRUE((*log)->Record(AuditEvent(kIdentityIssued).Set("spiffe_id", "x")).ok());
+  const AuditVerifyReport report = Verify();
+  EXPECT_TRUE(report.intact) << report.reason;
+  EXPECT_EQ(report.records, 3u);
 }
 
 TEST_F(AuditLogTest, ReopeningContinuesTheChain) {
