@@ -124,48 +124,36 @@ Status CheckKeyMatchesAlgorithm(const KeyInfo& key, JwsAlgorithm alg) {
   return OkStatus();
 }
 
-Result<Bytes> JwsSign(const PrivateKey& key, JwsAlgorithm alg, ByteView data) {
+Result<ossl::MdCtxPtr> PrepareJwsSign(const PrivateKey& key, JwsAlgorithm alg) {
   const AlgorithmSpec& spec = SpecOf(alg);
   WARD_RETURN_IF_ERROR(CheckKeyMatchesAlgorithm(key.info(), alg));
-  // Setting up a signing context (fetching the digest and signature implementations, binding
-  // the key) costs about a fifth of an ECDSA signature. Each thread keeps a few set-up contexts
-  // and signs with a copy. A cached context holds a reference to its key, so a key's address is
-  // never reused while it is cached.
-  struct Prepared {
-    EVP_PKEY* key;
-    JwsAlgorithm alg;
-    ossl::MdCtxPtr ctx;
-  };
-  thread_local std::deque<Prepared> prepared;  // most recently prepared first, at most 4
-  const EVP_MD_CTX* model = nullptr;
-  for (const auto& p : prepared) {
-    if (p.key == key.get() && p.alg == alg) model = p.ctx.get();
-  }
-  if (model == nullptr) {
-    ossl::MdCtxPtr init(EVP_MD_CTX_new());
-    EVP_PKEY_CTX* pctx = nullptr;
-    if (!init || EVP_DigestSignInit(init.get(), &pctx, Digest(spec), nullptr, key.get()) != 1) {
-      return Internal("cannot start signing: " + ossl::DrainErrors());
-    }
-    WARD_RETURN_IF_ERROR(ConfigurePadding(pctx, spec));
-    if (prepared.size() == 4) prepared.pop_back();
-    prepared.push_front({key.get(), alg, std::move(init)});
-    model = prepared.front().ctx.get();
-  }
   ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_MD_CTX_copy_ex(ctx.get(), model) != 1) {
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (!ctx || EVP_DigestSignInit(ctx.get(), &pctx, Digest(spec), nullptr, key.get()) != 1) {
     return Internal("cannot start signing: " + ossl::DrainErrors());
   }
+  WARD_RETURN_IF_ERROR(ConfigurePadding(pctx, spec));
+  return ctx;
+}
+
+Result<Bytes> JwsSignWith(EVP_MD_CTX* ready, const PrivateKey& key, JwsAlgorithm alg,
+                          ByteView data) {
+  const AlgorithmSpec& spec = SpecOf(alg);
   // The key's maximum signature size, so one call signs (a sizing call costs a second pass).
   size_t len = static_cast<size_t>(EVP_PKEY_get_size(key.get()));
   if (len == 0) return Internal("cannot size signature: " + ossl::DrainErrors());
   Bytes sig(len);
-  if (EVP_DigestSign(ctx.get(), sig.data(), &len, data.data(), data.size()) != 1) {
+  if (EVP_DigestSign(ready, sig.data(), &len, data.data(), data.size()) != 1) {
     return Internal("signing failed: " + ossl::DrainErrors());
   }
   sig.resize(len);
   if (spec.scheme == Scheme::kEcdsa) return DerToRaw(sig, spec.ec_coordinate_bytes);
   return sig;
+}
+
+Result<Bytes> JwsSign(const PrivateKey& key, JwsAlgorithm alg, ByteView data) {
+  WARD_ASSIGN_OR_RETURN(ossl::MdCtxPtr ctx, PrepareJwsSign(key, alg));
+  return JwsSignWith(ctx.get(), key, alg, data);
 }
 
 Status JwsVerify(const PublicKey& key, JwsAlgorithm alg, ByteView data, ByteView signature) {

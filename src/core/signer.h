@@ -7,6 +7,9 @@
 #include <openssl/evp.h>
 
 #include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "core/bytes.h"
 #include "core/jws_algorithm.h"
@@ -40,14 +43,16 @@ class LocalSigner final : public Signer {
   bool HasPublicKey(const PublicKey& key) const override {
     return EVP_PKEY_eq(key_->get(), key.get()) == 1;
   }
-  Result<Bytes> Sign(JwsAlgorithm alg, ByteView message) const override {
-    return JwsSign(*key_, alg, message);
-  }
+  // Signs with a copy of a context prepared once per algorithm (see PrepareJwsSign); the
+  // prepared contexts live and die with the signer, like the key they hold.
+  Result<Bytes> Sign(JwsAlgorithm alg, ByteView message) const override;
 
  private:
   std::shared_ptr<const PrivateKey> owned_;
   const PrivateKey* key_;
   KeyInfo info_;
+  mutable std::mutex mu_;
+  mutable std::vector<std::pair<JwsAlgorithm, ossl::MdCtxPtr>> prepared_;  // guarded by mu_
 };
 
 }  // namespace ward
