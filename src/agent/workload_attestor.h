@@ -67,11 +67,11 @@ class WorkloadAttestor {
 
  private:
   struct HashCache;
-  std::unique_ptr<HashCache> hashes_;  // executable SHA-256 by (device, inode, size, mtime)
+  std::unique_ptr<HashCache> hashes_;  // executable SHA-256 by (device, inode, size, mtime, ctime)
 };
 
-// The systemd unit in the text of /proc/PID/cgroup: the last path component ending in .service or
-// .scope (cgroup v2, or the v1 hierarchies); empty when there is none.
+// The systemd unit in the text of /proc/PID/cgroup: the first path component from the root ending
+// in .service or .scope (cgroup v2, or the v1 hierarchies); empty when there is none.
 std::string SystemdUnitFromCgroup(std::string_view content);
 
 // True when every selector of `required` is in `have`, which must be sorted (as Attest returns

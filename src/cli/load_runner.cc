@@ -57,8 +57,9 @@ double LoadSummary::Percentile(double p) const {
   if (latencies_ms.empty()) return 0;
   std::vector<double> sorted = latencies_ms;
   const double n = static_cast<double>(sorted.size());
-  const size_t rank =
-      std::min(sorted.size() - 1, static_cast<size_t>(std::ceil(p / 100.0 * n)) - 1);
+  // The smallest value with at least p% of the values at or below it (p = 0: the smallest).
+  const size_t at_or_below = static_cast<size_t>(std::ceil(p / 100.0 * n));
+  const size_t rank = std::min(sorted.size(), std::max<size_t>(at_or_below, 1)) - 1;
   std::nth_element(sorted.begin(), sorted.begin() + static_cast<ptrdiff_t>(rank), sorted.end());
   return sorted[rank];
 }

@@ -95,7 +95,7 @@ Status EntryIndex::CatchUp(uint64_t hint) {
     // Read outside the exclusive lock: syncs go on answering from the previous revision.
     WARD_ASSIGN_OR_RETURN(store::EntryChanges changes, store_.EntryChangesSince(current));
     std::unique_lock<std::shared_mutex> lock(mu_);
-    Apply(std::move(changes), /*log=*/true);
+    Apply(std::move(changes));
   }
   caught_up_hint_ = hint;
   return OkStatus();
@@ -145,16 +145,15 @@ void EntryIndex::InsertNew(EntryPtr entry) {
   by_id_.emplace(entry->id, std::move(entry));
 }
 
-void EntryIndex::Apply(store::EntryChanges changes, bool log) {
+void EntryIndex::Apply(store::EntryChanges changes) {
   // Upserts carry each entry's current state, so withdrawals go first and upserts win.
   for (const auto& w : changes.withdrawn) Remove(w.id);
   ChangeSet set{changes.revision, {}, {}};
   for (auto& e : changes.upserted) {
-    if (log) set.upserted_ids.push_back(e.id);
+    set.upserted_ids.push_back(e.id);
     Insert(std::make_shared<const store::RegistrationEntry>(std::move(e)));
   }
   revision_ = std::max(revision_, changes.revision);
-  if (!log) return;
   set.withdrawn = std::move(changes.withdrawn);
   log_changes_ += set.upserted_ids.size() + set.withdrawn.size() + 1;
   log_.push_back(std::move(set));

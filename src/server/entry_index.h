@@ -62,9 +62,9 @@ class EntryIndex {
     std::vector<store::EntryWithdrawal> withdrawn;
   };
   void Remove(const std::string& id);
-  void Insert(EntryPtr entry);     // replaces an entry with the same ID
-  void InsertNew(EntryPtr entry);  // one whose ID is not in the index
-  void Apply(store::EntryChanges changes, bool log);
+  void Insert(EntryPtr entry);              // replaces an entry with the same ID
+  void InsertNew(EntryPtr entry);           // one whose ID is not in the index
+  void Apply(store::EntryChanges changes);  // and records them in the change log
 
   store::DataStore& store_;
   const size_t change_log_limit_;

@@ -244,11 +244,9 @@ class SqliteStore final : public DataStore {
   explicit SqliteStore(DbPtr db) : db_(std::move(db)) {}
 
   Result<RegistrationEntry> CreateEntry(RegistrationEntry entry) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::sort(entry.selectors.begin(), entry.selectors.end());
-    entry.id = NewEntryId();
-    entry.created_at = UnixNow();
-    return WriteEntry(std::move(entry), /*insert=*/true);
+    std::vector<RegistrationEntry> one;
+    one.push_back(std::move(entry));
+    return std::move(CreateEntries(std::move(one)).front());
   }
 
   std::vector<Result<RegistrationEntry>> CreateEntries(
