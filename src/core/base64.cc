@@ -17,30 +17,36 @@ constexpr std::array<int8_t, 256> MakeDecodeTable(const char* alphabet) {
 constexpr auto kStdDecode = MakeDecodeTable(kStd);
 constexpr auto kUrlDecode = MakeDecodeTable(kUrl);
 
+// Appends in place: the output size is known, so the characters are written straight into it.
+void EncodeTo(ByteView data, const char* alphabet, bool pad, std::string* out) {
+  const size_t full = data.size() / 3;
+  const size_t rem = data.size() - 3 * full;
+  const size_t tail = rem == 0 ? 0 : (pad ? 4 : rem + 1);
+  const size_t at = out->size();
+  out->resize(at + 4 * full + tail);
+  char* o = out->data() + at;
+  const uint8_t* in = data.data();
+  for (size_t i = 0; i < full; ++i, in += 3, o += 4) {
+    const uint32_t v = (uint32_t{in[0]} << 16) | (uint32_t{in[1]} << 8) | in[2];
+    o[0] = alphabet[(v >> 18) & 63];
+    o[1] = alphabet[(v >> 12) & 63];
+    o[2] = alphabet[(v >> 6) & 63];
+    o[3] = alphabet[v & 63];
+  }
+  if (rem == 0) return;
+  const uint32_t v = (uint32_t{in[0]} << 16) | (rem == 2 ? uint32_t{in[1]} << 8 : 0);
+  o[0] = alphabet[(v >> 18) & 63];
+  o[1] = alphabet[(v >> 12) & 63];
+  if (rem == 2) o[2] = alphabet[(v >> 6) & 63];
+  if (pad) {
+    if (rem == 1) o[2] = '=';
+    o[3] = '=';
+  }
+}
+
 std::string Encode(ByteView data, const char* alphabet, bool pad) {
   std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  const size_t rem = data.size() - i;
-  if (rem == 1) {
-    const uint32_t v = uint32_t{data[i]} << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    if (pad) out += "==";
-  } else if (rem == 2) {
-    const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    if (pad) out += '=';
-  }
+  EncodeTo(data, alphabet, pad, &out);
   return out;
 }
 
@@ -81,6 +87,7 @@ Result<Bytes> Decode(std::string_view text, const std::array<int8_t, 256>& table
 }  // namespace
 
 std::string Base64UrlEncode(ByteView data) { return Encode(data, kUrl, false); }
+void AppendBase64Url(ByteView data, std::string* out) { EncodeTo(data, kUrl, false, out); }
 Result<Bytes> Base64UrlDecode(std::string_view text) {
   return Decode(text, kUrlDecode, false, "invalid base64url");
 }

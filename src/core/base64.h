@@ -13,6 +13,7 @@ namespace ward {
 
 // RFC 4648 §5 alphabet without padding (JOSE).
 std::string Base64UrlEncode(ByteView data);
+void AppendBase64Url(ByteView data, std::string* out);
 Result<Bytes> Base64UrlDecode(std::string_view text);
 
 // RFC 4648 §4 alphabet with padding (JWK "x5c").

@@ -3,7 +3,8 @@
 #include <openssl/rsa.h>
 
 #include <array>
-#include <deque>
+
+#include "core/internal/der.h"
 
 namespace ward {
 namespace {
@@ -56,14 +57,8 @@ Status ConfigurePadding(EVP_PKEY_CTX* pctx, const AlgorithmSpec& spec) {
 }
 
 Result<Bytes> DerToRaw(ByteView der, size_t n) {
-  const unsigned char* p = der.data();
-  ossl::EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
-  if (!sig) return Internal("cannot decode ECDSA signature: " + ossl::DrainErrors());
-  Bytes raw(2 * n);
-  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), raw.data(), static_cast<int>(n)) < 0 ||
-      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), raw.data() + n, static_cast<int>(n)) < 0) {
-    return Internal("ECDSA signature component too large");
-  }
+  auto raw = der::EcdsaDerToRaw(der, n);
+  if (!raw.ok()) return Internal("cannot decode ECDSA signature: " + raw.status().message());
   return raw;
 }
 
@@ -72,20 +67,7 @@ Result<Bytes> RawToDer(ByteView raw, size_t n) {
     return InvalidArgument("ECDSA signature must be " + std::to_string(2 * n) + " bytes, got " +
                            std::to_string(raw.size()));
   }
-  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
-  BIGNUM* r = BN_bin2bn(raw.data(), static_cast<int>(n), nullptr);
-  BIGNUM* s = BN_bin2bn(raw.data() + n, static_cast<int>(n), nullptr);
-  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-    BN_free(r);
-    BN_free(s);
-    return Internal("cannot build ECDSA signature");
-  }
-  unsigned char* der = nullptr;
-  const int len = i2d_ECDSA_SIG(sig.get(), &der);
-  if (len <= 0) return Internal("cannot encode ECDSA signature");
-  Bytes out(der, der + len);
-  OPENSSL_free(der);
-  return out;
+  return der::EcdsaRawToDer(raw);
 }
 
 }  // namespace
@@ -124,26 +106,33 @@ Status CheckKeyMatchesAlgorithm(const KeyInfo& key, JwsAlgorithm alg) {
   return OkStatus();
 }
 
-Result<ossl::MdCtxPtr> PrepareJwsSign(const PrivateKey& key, JwsAlgorithm alg) {
+Result<ossl::PkeyCtxPtr> PrepareJwsSign(const PrivateKey& key, JwsAlgorithm alg) {
   const AlgorithmSpec& spec = SpecOf(alg);
   WARD_RETURN_IF_ERROR(CheckKeyMatchesAlgorithm(key.info(), alg));
-  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;
-  if (!ctx || EVP_DigestSignInit(ctx.get(), &pctx, Digest(spec), nullptr, key.get()) != 1) {
+  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  // The signature digest makes the provider refuse input of any other length, and makes RSA
+  // wrap the digest in its DigestInfo, as EVP_DigestSign would.
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_signature_md(ctx.get(), Digest(spec)) != 1) {
     return Internal("cannot start signing: " + ossl::DrainErrors());
   }
-  WARD_RETURN_IF_ERROR(ConfigurePadding(pctx, spec));
+  WARD_RETURN_IF_ERROR(ConfigurePadding(ctx.get(), spec));
   return ctx;
 }
 
-Result<Bytes> JwsSignWith(EVP_MD_CTX* ready, const PrivateKey& key, JwsAlgorithm alg,
+Result<Bytes> JwsSignWith(EVP_PKEY_CTX* ready, const PrivateKey& key, JwsAlgorithm alg,
                           ByteView data) {
   const AlgorithmSpec& spec = SpecOf(alg);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &digest_len, Digest(spec), nullptr) != 1) {
+    return Internal("cannot hash the message to sign: " + ossl::DrainErrors());
+  }
   // The key's maximum signature size, so one call signs (a sizing call costs a second pass).
   size_t len = static_cast<size_t>(EVP_PKEY_get_size(key.get()));
   if (len == 0) return Internal("cannot size signature: " + ossl::DrainErrors());
   Bytes sig(len);
-  if (EVP_DigestSign(ready, sig.data(), &len, data.data(), data.size()) != 1) {
+  if (EVP_PKEY_sign(ready, sig.data(), &len, digest, digest_len) != 1) {
     return Internal("signing failed: " + ossl::DrainErrors());
   }
   sig.resize(len);
@@ -152,7 +141,7 @@ Result<Bytes> JwsSignWith(EVP_MD_CTX* ready, const PrivateKey& key, JwsAlgorithm
 }
 
 Result<Bytes> JwsSign(const PrivateKey& key, JwsAlgorithm alg, ByteView data) {
-  WARD_ASSIGN_OR_RETURN(ossl::MdCtxPtr ctx, PrepareJwsSign(key, alg));
+  WARD_ASSIGN_OR_RETURN(ossl::PkeyCtxPtr ctx, PrepareJwsSign(key, alg));
   return JwsSignWith(ctx.get(), key, alg, data);
 }
 

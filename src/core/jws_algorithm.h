@@ -25,11 +25,11 @@ Status CheckKeyMatchesAlgorithm(const KeyInfo& key, JwsAlgorithm alg);
 
 Result<Bytes> JwsSign(const PrivateKey& key, JwsAlgorithm alg, ByteView data);
 // JwsSign in two steps, for a signer that signs many messages with one key: setting up a
-// context (fetching the digest and signature implementations, binding the key) costs about a
-// fifth of an ECDSA signature, so it is done once and each message signed with a copy
-// (EVP_MD_CTX_copy_ex) of the prepared context. JwsSignWith consumes `ready`.
-Result<ossl::MdCtxPtr> PrepareJwsSign(const PrivateKey& key, JwsAlgorithm alg);
-Result<Bytes> JwsSignWith(EVP_MD_CTX* ready, const PrivateKey& key, JwsAlgorithm alg,
+// context (fetching the signature implementation, binding the key and the algorithm's
+// parameters) costs about a tenth of an ECDSA signature, so it is done once. The prepared
+// context then signs message after message (each hashed first), one caller at a time.
+Result<ossl::PkeyCtxPtr> PrepareJwsSign(const PrivateKey& key, JwsAlgorithm alg);
+Result<Bytes> JwsSignWith(EVP_PKEY_CTX* ready, const PrivateKey& key, JwsAlgorithm alg,
                           ByteView data);
 // OK only when `signature` is a valid JOSE-encoded signature of `data` under `key`.
 Status JwsVerify(const PublicKey& key, JwsAlgorithm alg, ByteView data, ByteView signature);

@@ -43,16 +43,21 @@ class LocalSigner final : public Signer {
   bool HasPublicKey(const PublicKey& key) const override {
     return EVP_PKEY_eq(key_->get(), key.get()) == 1;
   }
-  // Signs with a copy of a context prepared once per algorithm (see PrepareJwsSign); the
-  // prepared contexts live and die with the signer, like the key they hold.
+  // Signs with a context prepared by PrepareJwsSign, taken from a small pool so concurrent
+  // callers each have their own. The contexts live and die with the signer, like the key they
+  // hold.
   Result<Bytes> Sign(JwsAlgorithm alg, ByteView message) const override;
 
  private:
+  struct Prepared {
+    JwsAlgorithm alg;
+    ossl::PkeyCtxPtr ctx;
+  };
   std::shared_ptr<const PrivateKey> owned_;
   const PrivateKey* key_;
   KeyInfo info_;
   mutable std::mutex mu_;
-  mutable std::vector<std::pair<JwsAlgorithm, ossl::MdCtxPtr>> prepared_;  // guarded by mu_
+  mutable std::vector<Prepared> idle_;  // guarded by mu_
 };
 
 }  // namespace ward

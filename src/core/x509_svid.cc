@@ -1,6 +1,5 @@
 #include "core/x509_svid.h"
 
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <iterator>
 
 #include "core/internal/der.h"
+#include "core/random.h"
 
 namespace ward {
 namespace {
@@ -123,7 +123,7 @@ Bytes RandomSerial() {
   // 128 random bits, top bit clear so the DER INTEGER is positive and exactly 16 bytes, and the
   // second bit set so it is never short.
   uint8_t raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) return {};
+  if (!FillRandomValue(raw, sizeof raw).ok()) return {};
   raw[0] &= 0x7f;
   raw[0] |= 0x40;
   return Bytes(raw, raw + sizeof raw);

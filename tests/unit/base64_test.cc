@@ -32,6 +32,19 @@ TEST(Base64Test, UrlAlphabetHasNoPadding) {
   EXPECT_EQ(*decoded, Bytes(data, data + 3));
 }
 
+TEST(Base64Test, AppendAddsToWhatIsThereAndMatchesEncode) {
+  Bytes data;
+  for (int len = 0; len < 10; ++len) {
+    std::string out = "prefix.";
+    AppendBase64Url(data, &out);
+    EXPECT_EQ(out, "prefix." + Base64UrlEncode(data)) << len;
+    auto back = Base64UrlDecode(std::string_view(out).substr(7));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, data);
+    data.push_back(static_cast<uint8_t>(0xf0 + len));
+  }
+}
+
 TEST(Base64Test, RejectsMalformedInput) {
   EXPECT_FALSE(Base64UrlDecode("Zg==").ok());  // padding in base64url
   EXPECT_FALSE(Base64UrlDecode("Z").ok());     // truncated

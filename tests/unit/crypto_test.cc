@@ -2,13 +2,21 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
 
 #include "core/csr.h"
 #include "core/internal/der.h"
 #include "core/jws_algorithm.h"
 #include "core/keys.h"
+#include "core/random.h"
+#include "core/signer.h"
 #include "test_pki.h"
 
 namespace ward {
@@ -152,6 +160,55 @@ TEST(JwsAlgorithmTest, SignsAndVerifiesWithEveryAlgorithm) {
     bad.pop_back();
     EXPECT_FALSE(JwsVerify(key.public_key(), c.alg, AsBytes(data), bad).ok()) << name;
   }
+}
+
+TEST(JwsAlgorithmTest, LocalSignerReusesContextsAcrossThreads) {
+  for (const auto& [alg, key] : {std::pair{JwsAlgorithm::kEs256, RawKey("EC", "P-256")},
+                                 std::pair{JwsAlgorithm::kPs256, RawRsa(2048)}}) {
+    const LocalSigner signer(key);
+    std::atomic<int> good{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 25; ++i) {
+          const std::string data = "message " + std::to_string(t) + "/" + std::to_string(i);
+          auto sig = signer.Sign(alg, AsBytes(data));
+          if (sig.ok() && JwsVerify(key.public_key(), alg, AsBytes(data), *sig).ok()) ++good;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(good.load(), 100) << JwsAlgorithmName(alg);
+    // A context prepared for one algorithm is never used for another.
+    auto sig = signer.Sign(JwsAlgorithm::kEs384, AsBytes("x"));
+    EXPECT_FALSE(sig.ok()) << JwsAlgorithmName(alg);
+  }
+}
+
+TEST(RandomValueTest, ParentAndChildNeverShareBufferedBytes) {
+  uint8_t first[16];
+  ASSERT_TRUE(FillRandomValue(first, sizeof first).ok());  // the buffer is now filled
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    uint8_t drawn[16] = {};
+    const bool ok = FillRandomValue(drawn, sizeof drawn).ok();
+    const ssize_t written = ::write(fds[1], drawn, ok ? sizeof drawn : 0);
+    ::_exit(written == sizeof drawn ? 0 : 1);
+  }
+  ::close(fds[1]);
+  uint8_t in_child[16] = {};
+  const ssize_t got = ::read(fds[0], in_child, sizeof in_child);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_EQ(got, 16);
+  uint8_t in_parent[16];
+  ASSERT_TRUE(FillRandomValue(in_parent, sizeof in_parent).ok());
+  EXPECT_NE(std::memcmp(in_child, in_parent, 16), 0);
+  EXPECT_NE(std::memcmp(first, in_parent, 16), 0);
 }
 
 TEST(JwsAlgorithmTest, RefusesKeyAlgorithmMismatch) {

@@ -64,6 +64,41 @@ TEST(DerTest, EcdsaSignaturesMatchOpenSslEncoding) {
   EXPECT_FALSE(der::EcdsaRawToDer(Bytes()).ok());
 }
 
+TEST(DerTest, EcdsaSignaturesDecodeToFixedWidthHalves) {
+  // OpenSSL's own encoding of r = 0x80 followed by zeros (needs a leading zero byte) and s = 5.
+  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
+  Bytes r_bytes(32, 0);
+  r_bytes[0] = 0x80;
+  BIGNUM* r = BN_bin2bn(r_bytes.data(), 32, nullptr);
+  BIGNUM* s = BN_new();
+  ASSERT_TRUE(r && s && BN_set_word(s, 5) == 1 && ECDSA_SIG_set0(sig.get(), r, s) == 1);
+  unsigned char* der = nullptr;
+  const int len = i2d_ECDSA_SIG(sig.get(), &der);
+  ASSERT_GT(len, 0);
+  const Bytes encoded(der, der + len);
+  OPENSSL_free(der);
+
+  const Bytes raw = der::EcdsaDerToRaw(encoded, 32).value();
+  ASSERT_EQ(raw.size(), 64u);
+  EXPECT_EQ(Bytes(raw.begin(), raw.begin() + 32), r_bytes);
+  EXPECT_EQ(raw[63], 5);
+  EXPECT_EQ(Bytes(raw.begin() + 32, raw.begin() + 63), Bytes(31, 0));
+  EXPECT_EQ(der::EcdsaRawToDer(raw).value(), encoded);
+
+  EXPECT_FALSE(der::EcdsaDerToRaw(encoded, 31).ok()) << "r does not fit in 31 bytes";
+  Bytes trailing = encoded;
+  trailing.push_back(0);
+  EXPECT_FALSE(der::EcdsaDerToRaw(trailing, 32).ok());
+  const Bytes negative = {0x30, 0x06, 0x02, 0x01, 0x80, 0x02, 0x01, 0x05};
+  EXPECT_FALSE(der::EcdsaDerToRaw(negative, 32).ok());
+  const Bytes one_value = {0x30, 0x03, 0x02, 0x01, 0x05};
+  EXPECT_FALSE(der::EcdsaDerToRaw(one_value, 32).ok());
+  const Bytes not_sequence = {0x31, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x05};
+  EXPECT_FALSE(der::EcdsaDerToRaw(not_sequence, 32).ok());
+  const Bytes extra_inside = {0x30, 0x09, 0x02, 0x01, 0x01, 0x02, 0x01, 0x05, 0x02, 0x01, 0x07};
+  EXPECT_FALSE(der::EcdsaDerToRaw(extra_inside, 32).ok());
+}
+
 TEST(DerTest, ReaderRefusesTruncatedAndNonMinimalLengths) {
   const Bytes good = {0x30, 0x03, 0x02, 0x01, 0x05, 0xff};
   ByteView in = good;

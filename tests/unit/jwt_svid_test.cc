@@ -93,6 +93,41 @@ TEST_F(JwtSvidTest, MintRefusesBadParams) {
   EXPECT_FALSE(MintJwtSvid({id, {"a"}, Now(), Now()}, "k1", key_).ok());
 }
 
+TEST_F(JwtSvidTest, MintEscapesEveryStringItWrites) {
+  const SpiffeId id = SpiffeId::Parse("spiffe://example.org/web").value();
+  const std::vector<std::string> audience = {
+      "quote\" back\\slash", "tab\t nl\n nul" + std::string(1, '\0'), "\x01\x1f ctl",
+      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91"};
+  auto minted = MintJwtSvid({id, audience, Now(), Now() + 60}, "kid \"odd\"", key_);
+  ASSERT_TRUE(minted.ok()) << minted.status().message();
+  const auto parts = minted->token.find('.');
+  const json header =
+      json::parse(AsString(Base64UrlDecode(minted->token.substr(0, parts)).value()));
+  EXPECT_EQ(header["kid"], "kid \"odd\"");
+  BundleSet set;
+  set.Put(TrustBundle::Create(TrustDomain::Parse("example.org").value(), {},
+                              {{"kid \"odd\"", key_.public_key()}})
+              .value());
+  for (const auto& a : audience) {
+    auto v = ValidateJwtSvid(minted->token, set, a, Now());
+    ASSERT_TRUE(v.ok()) << v.status().message();
+    EXPECT_EQ(v->audience, audience);
+    EXPECT_EQ(json::parse(v->claims_json)["aud"], json(audience));
+  }
+}
+
+TEST_F(JwtSvidTest, MintRefusesInvalidUtf8) {
+  const SpiffeId id = SpiffeId::Parse("spiffe://example.org/web").value();
+  for (const std::string bad :
+       {"\xff", "\xc3", "\xc0\xaf" /* overlong */, "\xed\xa0\x80" /* surrogate */,
+        "\xf4\x90\x80\x80" /* past U+10FFFF */, "ok\xe2\x82"}) {
+    auto minted = MintJwtSvid({id, {"svc", bad}, Now(), Now() + 60}, "k1", key_);
+    ASSERT_FALSE(minted.ok());
+    EXPECT_THAT(minted.status().message(), HasSubstr("UTF-8"));
+    EXPECT_FALSE(MintJwtSvid({id, {"svc"}, Now(), Now() + 60}, bad, key_).ok());
+  }
+}
+
 TEST_F(JwtSvidTest, AcceptsAudienceArrayAndJoseTyp) {
   json claims = Claims();
   claims["aud"] = {"other", "svc"};

@@ -1,5 +1,6 @@
 #include "core/internal/der.h"
 
+#include <algorithm>
 #include <ctime>
 
 namespace ward::der {
@@ -86,6 +87,27 @@ Result<Bytes> EcdsaRawToDer(ByteView raw) {
   AppendUnsignedInteger(body, raw.first(half));
   AppendUnsignedInteger(body, raw.subspan(half));
   return Tlv(kSequence, body);
+}
+
+Result<Bytes> EcdsaDerToRaw(ByteView der, size_t n) {
+  WARD_ASSIGN_OR_RETURN(Element seq, Read(der));
+  if (seq.tag != kSequence || !der.empty()) {
+    return InvalidArgument("ECDSA signature is not one DER SEQUENCE");
+  }
+  Bytes raw(2 * n);
+  ByteView body = seq.content;
+  for (size_t half = 0; half < 2; ++half) {
+    WARD_ASSIGN_OR_RETURN(Element v, Read(body));
+    if (v.tag != kInteger || v.content.empty() || (v.content[0] & 0x80) != 0) {
+      return InvalidArgument("ECDSA signature value is not a non-negative INTEGER");
+    }
+    ByteView magnitude = v.content;
+    while (magnitude.size() > 1 && magnitude[0] == 0) magnitude = magnitude.subspan(1);
+    if (magnitude.size() > n) return InvalidArgument("ECDSA signature value is too large");
+    std::copy(magnitude.begin(), magnitude.end(), raw.begin() + (half + 1) * n - magnitude.size());
+  }
+  if (!body.empty()) return InvalidArgument("ECDSA signature has trailing data");
+  return raw;
 }
 
 Result<Element> Read(ByteView& in) {

@@ -33,6 +33,8 @@ void AppendTime(Bytes& out, int64_t unix_seconds);
 
 // Raw r||s (two equal halves) to a DER ECDSA-Sig-Value.
 Result<Bytes> EcdsaRawToDer(ByteView raw);
+// A DER ECDSA-Sig-Value to raw r||s, each half `n` bytes (JOSE, RFC 7518 §3.4).
+Result<Bytes> EcdsaDerToRaw(ByteView der, size_t n);
 
 struct Element {
   uint8_t tag = 0;
