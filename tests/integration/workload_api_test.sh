@@ -121,9 +121,16 @@ TOK=$(wl fetch-jwt "$SOCK" db | jget 0.token)
 TOK2=$(wl fetch-jwt "$SOCK" db | jget 0.token)
 [ "$TOK" = "$TOK2" ] && pass "a cached JWT-SVID is reused before its half-life" || fail "JWT-SVID reuse"
 valid=$(wl validate "$SOCK" db "$TOK")
+TOK_EXP=$(node -e 'console.log(JSON.parse(Buffer.from(process.argv[1].split(".")[1], "base64url")).exp)' "$TOK")
 [ "$(jget spiffe_id <<<"$valid")" = spiffe://example.org/workload ] &&
-  [ "$(jget claims.fields.aud.stringValue <<<"$valid")" = db ] && pass "ValidateJWTSVID returns the ID and claims" ||
+  [ "$(jget claims.fields.aud.stringValue <<<"$valid")" = db ] &&
+  [ "$(jget claims.fields.sub.stringValue <<<"$valid")" = spiffe://example.org/workload ] &&
+  [ "$(jget claims.fields.exp.numberValue <<<"$valid")" = "$TOK_EXP" ] &&
+  pass "ValidateJWTSVID returns the ID and claims (aud, sub, exp as the token has them)" ||
   fail "ValidateJWTSVID returns the ID and claims" "$valid"
+out=$(wl validate "$SOCK" db "$TOK" - || true)
+[[ "$out" == *INVALID_ARGUMENT*header* ]] && pass "ValidateJWTSVID without the security header: InvalidArgument" ||
+  fail "ValidateJWTSVID without the security header: InvalidArgument" "$out"
 out=$(wl validate "$SOCK" other "$TOK" || true)
 [[ "$out" == *INVALID_ARGUMENT*audience* ]] && pass "ValidateJWTSVID refuses a wrong audience" ||
   fail "ValidateJWTSVID refuses a wrong audience" "$out"

@@ -123,9 +123,11 @@ async function main() {
       console.log(JSON.stringify({ payload, alg: protectedHeader.alg, kid: protectedHeader.kid }));
       break;
     }
-    case 'validate': {  // validate SOCKET AUDIENCE TOKEN
+    case 'validate': {  // validate SOCKET AUDIENCE TOKEN [HEADER|-]
+      const header = args[2] === undefined ? 'true' : args[2] === '-' ? null : args[2];
       const resp = await new Promise((resolve, reject) => client.ValidateJWTSVID(
-        { audience: args[0], svid: args[1] }, meta(), deadline(), (e, r) => (e ? reject(e) : resolve(r))));
+        { audience: args[0], svid: args[1] }, meta(header), deadline(),
+        (e, r) => (e ? reject(e) : resolve(r))));
       console.log(JSON.stringify({ spiffe_id: resp.spiffe_id, claims: resp.claims }));
       break;
     }
