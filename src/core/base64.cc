@@ -92,6 +92,7 @@ Result<Bytes> Base64UrlDecode(std::string_view text) {
   return Decode(text, kUrlDecode, false, "invalid base64url");
 }
 std::string Base64Encode(ByteView data) { return Encode(data, kStd, true); }
+void AppendBase64(ByteView data, std::string* out) { EncodeTo(data, kStd, true, out); }
 Result<Bytes> Base64Decode(std::string_view text) {
   return Decode(text, kStdDecode, true, "invalid base64");
 }

@@ -18,6 +18,7 @@ Result<Bytes> Base64UrlDecode(std::string_view text);
 
 // RFC 4648 §4 alphabet with padding (JWK "x5c").
 std::string Base64Encode(ByteView data);
+void AppendBase64(ByteView data, std::string* out);
 Result<Bytes> Base64Decode(std::string_view text);
 
 }  // namespace ward

@@ -6,7 +6,7 @@
 
 #include "core/base64.h"
 #include "core/internal/json_strict.h"
-#include "core/internal/json_writer.h"
+#include "core/json_writer.h"
 #include "core/jws_algorithm.h"
 #include "core/random.h"
 
@@ -121,7 +121,7 @@ Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view 
   std::string header = "{\"alg\":\"";
   header += JwsAlgorithmName(alg);
   header += "\",\"kid\":";
-  if (!internal::AppendJsonString(key_id, &header)) {
+  if (!AppendJsonString(key_id, &header)) {
     return InvalidArgument("the signing key ID is not valid UTF-8");
   }
   header += ",\"typ\":\"JWT\"}";
@@ -132,7 +132,7 @@ Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view 
   if (params.audience.size() > 1) claims += '[';
   for (size_t i = 0; i < params.audience.size(); ++i) {
     if (i > 0) claims += ',';
-    if (!internal::AppendJsonString(params.audience[i], &claims)) {
+    if (!AppendJsonString(params.audience[i], &claims)) {
       return InvalidArgument("audience values must be valid UTF-8");
     }
   }
@@ -144,7 +144,7 @@ Result<MintedJwtSvid> MintJwtSvid(const JwtSvidParams& params, std::string_view 
   claims += ",\"jti\":\"";
   claims += out.jti;  // base64url: nothing to escape
   claims += "\",\"sub\":";
-  internal::AppendJsonString(params.subject.str(), &claims);  // a SPIFFE ID is ASCII
+  AppendJsonString(params.subject.str(), &claims);  // a SPIFFE ID is ASCII
   claims += '}';
 
   std::string& token = out.token;

@@ -195,6 +195,42 @@ TEST_F(AuditLogTest, EscapesHostileFieldValues) {
   EXPECT_TRUE(Verify().intact);
 }
 
+// Records are written as text directly; each must be exactly what nlohmann/json dumps for the
+// same object (sorted members, the same escapes), whatever the fields hold.
+TEST_F(AuditLogTest, RecordsAreCanonicalJson) {
+  {
+    auto log = AuditLog::Open(path_);
+    ASSERT_TRUE(log.ok());
+    std::vector<AuditEvent> batch;
+    batch.push_back(AuditEvent(kIdentityIssued)
+                        .Set("zeta", "last")
+                        .Set("alpha", int64_t{-42})
+                        .Set("mid", true)
+                        .Set("ctl", std::string("tab\t nl\n nul\0 \x1f \\ \" \x7f", 21))
+                        .Set("utf8", "caf\xc3\xa9 \xf0\x9f\x94\x91"));
+    // A field named like a record member replaces it, as assigning to the object would.
+    batch.push_back(AuditEvent(kAccessDenied).Set("time", "overridden"));
+    batch.push_back(AuditEvent(kAccessDenied).Set("reason", "bad \xff utf-8"));
+    ASSERT_TRUE((*log)->RecordAll(batch).ok());
+  }
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 3u);
+  for (const auto& line : lines) {
+    const auto parsed = nlohmann::json::parse(line);
+    EXPECT_EQ(parsed.dump(), line);
+  }
+  const auto first = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(first["ctl"], std::string("tab\t nl\n nul\0 \x1f \\ \" \x7f", 21));
+  EXPECT_EQ(first["alpha"], -42);
+  const auto second = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(second["time"], "overridden");
+  EXPECT_EQ(second["seq"], 2);
+  const auto third = nlohmann::json::parse(lines[2]);
+  EXPECT_EQ(third["reason"], "bad \xef\xbf\xbd utf-8");  // replaced, not dropped
+  EXPECT_EQ(third["seq"], 3);
+  EXPECT_TRUE(Verify().intact);
+}
+
 TEST_F(AuditLogTest, VerifyReportsMissingFile) {
   EXPECT_FALSE(VerifyAuditFile(dir_ + "/nope").ok());
 }

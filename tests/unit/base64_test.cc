@@ -38,6 +38,9 @@ TEST(Base64Test, AppendAddsToWhatIsThereAndMatchesEncode) {
     std::string out = "prefix.";
     AppendBase64Url(data, &out);
     EXPECT_EQ(out, "prefix." + Base64UrlEncode(data)) << len;
+    std::string padded = "x";
+    AppendBase64(data, &padded);
+    EXPECT_EQ(padded, "x" + Base64Encode(data)) << len;
     auto back = Base64UrlDecode(std::string_view(out).substr(7));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, data);

@@ -1,5 +1,5 @@
 // The hand-written JSON string encoder, checked against nlohmann/json's parser.
-#include "core/internal/json_writer.h"
+#include "core/json_writer.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@ namespace {
 
 std::string Encode(std::string_view s) {
   std::string out;
-  EXPECT_TRUE(internal::AppendJsonString(s, &out)) << s;
+  EXPECT_TRUE(AppendJsonString(s, &out)) << s;
   return out;
 }
 
@@ -36,7 +36,7 @@ TEST(JsonWriterTest, RefusesInvalidUtf8) {
                                 "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x8f\xbf\xbf",
                                 "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "ok\xe2\x82"}) {
     std::string out;
-    EXPECT_FALSE(internal::AppendJsonString(bad, &out)) << testing::PrintToString(bad);
+    EXPECT_FALSE(AppendJsonString(bad, &out)) << testing::PrintToString(bad);
   }
 }
 

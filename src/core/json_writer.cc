@@ -1,8 +1,8 @@
-#include "core/internal/json_writer.h"
+#include "core/json_writer.h"
 
 #include <cstdint>
 
-namespace ward::internal {
+namespace ward {
 namespace {
 
 // Length of the well-formed UTF-8 sequence at s[i] (Unicode Table 3-7), or 0 if it is not one.
@@ -81,4 +81,4 @@ bool AppendJsonString(std::string_view value, std::string* out) {
   return true;
 }
 
-}  // namespace ward::internal
+}  // namespace ward
