@@ -1,15 +1,13 @@
 #include "agent/jwt_validation_cache.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
+
+#include "core/digest.h"
 
 namespace ward::agent {
 
 JwtValidationCache::Digest JwtValidationCache::Hash(std::string_view token) {
-  Digest d;
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d.data());
-  return d;
+  return Sha256(AsBytes(token));
 }
 
 std::optional<ValidatedJwtSvid> JwtValidationCache::Find(const Digest& digest,

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/digest.h"
 #include "core/openssl_ptr.h"
 
 namespace ward::agent {
@@ -101,17 +102,6 @@ std::string SystemdUnit(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
   const std::string content((std::istreambuf_iterator<char>(in)), {});
   return SystemdUnitFromCgroup(content);
-}
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 0xf]);
-  }
-  return out;
 }
 
 }  // namespace
@@ -267,7 +257,7 @@ Result<std::vector<store::Selector>> WorkloadAttestor::Attest(const PeerProcess&
           unsigned char md[EVP_MAX_MD_SIZE];
           unsigned int md_len = 0;
           if (ok && EVP_DigestFinal_ex(ctx.get(), md, &md_len) == 1) {
-            digest = Hex(md, md_len);
+            digest = HexEncode(ByteView(md, md_len));
             std::lock_guard<std::mutex> lock(hashes_->mu);
             if (hashes_->by_file.size() > 4096) hashes_->by_file.clear();
             hashes_->by_file[key] = digest;

@@ -1,7 +1,6 @@
 #include "audit/audit_log.h"
 
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/digest.h"
 #include "core/json_writer.h"
 
 namespace ward::audit {
@@ -185,17 +185,7 @@ std::optional<std::string> WriteRecord(uint64_t seq, const std::string& time,
   return line;
 }
 
-std::string ChainHash(std::string_view line) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(line.data()), line.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * SHA256_DIGEST_LENGTH, '0');
-  for (size_t i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 15];
-  }
-  return out;
-}
+std::string ChainHash(std::string_view line) { return HexEncode(Sha256(AsBytes(line))); }
 
 AuditLog::AuditLog(int fd, bool owns_fd, uint64_t sequence, std::string prev_hash)
     : fd_(fd), owns_fd_(owns_fd), sequence_(sequence), prev_hash_(std::move(prev_hash)) {}

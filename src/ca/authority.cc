@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base64.h"
+#include "core/digest.h"
 
 namespace ward::ca {
 namespace {
@@ -15,13 +16,7 @@ using nlohmann::json;
 std::string RandomHex(size_t bytes) {
   std::vector<unsigned char> raw(bytes);
   RAND_bytes(raw.data(), static_cast<int>(bytes));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+  return HexEncode(raw);
 }
 
 std::string_view KindName(AuthorityKind kind) {

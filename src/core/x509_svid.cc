@@ -1,11 +1,10 @@
 #include "core/x509_svid.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <ctime>
 #include <iterator>
 
+#include "core/digest.h"
 #include "core/internal/der.h"
 #include "core/random.h"
 
@@ -105,9 +104,8 @@ Result<Bytes> KeyIdentifier(ByteView spki) {
       key.content[0] != 0 || !fields.empty()) {
     return InvalidArgument("SubjectPublicKeyInfo is malformed");
   }
-  Bytes digest(SHA_DIGEST_LENGTH);
-  SHA1(key.content.data() + 1, key.content.size() - 1, digest.data());
-  return digest;
+  const Sha1Digest digest = Sha1(key.content.subspan(1));
+  return Bytes(digest.begin(), digest.end());
 }
 
 Result<Bytes> NameDer(const X509_NAME* name) {
@@ -137,17 +135,6 @@ struct CertificateFields {
   ByteView spki;
   ByteView extensions;  // the concatenated Extension SEQUENCEs
 };
-
-std::string LowerHex(ByteView bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * bytes.size());
-  for (uint8_t b : bytes) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0xf]);
-  }
-  return out;
-}
 
 // Assembles the TBSCertificate, has the issuer's signer sign it, and returns the certificate's
 // DER with the facts a caller records about it.
@@ -188,7 +175,7 @@ Result<IssuedCertificate> AssembleAndSignDer(const CertificateFields& f, const S
   der::AppendTlv(cert_body, der::kBitString, bits);
   // The serial's first byte is 0x40-0x7f, so its hex has no leading zero: the same text as
   // Certificate::SerialHex().
-  return IssuedCertificate{der::Tlv(der::kSequence, cert_body), LowerHex(serial), f.not_after};
+  return IssuedCertificate{der::Tlv(der::kSequence, cert_body), HexEncode(serial), f.not_after};
 }
 
 Result<Certificate> AssembleAndSign(const CertificateFields& f, const Signer& signer) {

@@ -1,7 +1,6 @@
 #include "server/admin_api.h"
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +8,7 @@
 
 #include "core/base64.h"
 #include "core/csr.h"
+#include "core/digest.h"
 #include "net/https_client.h"
 #include "server/api_util.h"
 #include "server/entry_json.h"
@@ -17,16 +17,6 @@ namespace ward::server {
 namespace {
 
 using nlohmann::json;
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += kHex[p[i] >> 4];
-    out += kHex[p[i] & 15];
-  }
-  return out;
-}
 
 json AgentToJson(const store::AttestedAgent& a) {
   return {{"spiffe_id", a.spiffe_id.str()},
@@ -308,12 +298,14 @@ struct AdminApi::Routes {
       return ErrorResponse(InvalidArgument("ttl must be between 1 second and 7 days"));
     }
     unsigned char raw[32];
-    RAND_bytes(raw, sizeof raw);
-    const std::string token = Hex(raw, sizeof raw);
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(raw, sizeof raw, digest);
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+      return ErrorResponse(Internal("the random generator failed; no token was made"));
+    }
+    const std::string token = HexEncode(ByteView(raw, sizeof raw));
+    const Sha256Digest digest = Sha256(ByteView(raw, sizeof raw));
+    SecureWipe(raw, sizeof raw);
     // The agent's ID derives from the token's hash, so the secret never appears in an ID or log.
-    const std::string token_id = Hex(digest, 8);
+    const std::string token_id = HexEncode(ByteView(digest.data(), 8));
     const std::string agent_path = std::string(kAgentPathPrefix) + "join_token/" + token_id;
     auto agent_id = SpiffeId::FromPath(api.deps_.trust_domain, agent_path);
     if (!agent_id.ok()) return ErrorResponse(agent_id.status());

@@ -1,6 +1,5 @@
 #include "server/agent_api.h"
 
-#include <openssl/sha.h>
 #include <openssl/x509_vfy.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 
 #include "core/base64.h"
 #include "core/csr.h"
+#include "core/digest.h"
 #include "core/json_writer.h"
 #include "server/api_util.h"
 #include "server/entry_json.h"
@@ -23,17 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string Sha256Hex(ByteView data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(data.data(), data.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : digest) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
+std::string Sha256Hex(ByteView data) { return HexEncode(Sha256(data)); }
 
 json ChainJson(const std::vector<Certificate>& chain) {
   json out = json::array();

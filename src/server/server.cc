@@ -21,6 +21,7 @@
 #include "ca/pkcs11_key_manager.h"
 #include "ca/upstream.h"
 #include "core/clock.h"
+#include "core/digest.h"
 #include "server/admin_api.h"
 #include "server/agent_api.h"
 #include "server/entry_index.h"
@@ -63,12 +64,7 @@ Result<SecureBytes> KeyEncryptionKey(const ServerConfig& config, telemetry::Logg
   if (::access(path.c_str(), F_OK) != 0) {
     unsigned char raw[32];
     RAND_bytes(raw, sizeof raw);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned char c : raw) {
-      hex += kHex[c >> 4];
-      hex += kHex[c & 15];
-    }
+    std::string hex = HexEncode(ByteView(raw, sizeof raw));
     SecureWipe(raw, sizeof raw);
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 || ::write(fd, hex.data(), hex.size()) != static_cast<ssize_t>(hex.size()) ||

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include <string_view>
 
 #include "core/clock.h"
+#include "core/digest.h"
 
 namespace ward::store {
 namespace {
@@ -107,27 +107,13 @@ struct StmtFinalizer {
 using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-std::string Hex(const unsigned char* data, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[data[i] >> 4];
-    out[2 * i + 1] = kHex[data[i] & 15];
-  }
-  return out;
-}
-
 std::string NewEntryId() {
   unsigned char raw[16];
   RAND_bytes(raw, sizeof raw);
-  return Hex(raw, sizeof raw);
+  return HexEncode(ByteView(raw, sizeof raw));
 }
 
-std::string TokenHash(const std::string& token) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
-  return Hex(digest, sizeof digest);
-}
+std::string TokenHash(const std::string& token) { return HexEncode(Sha256(AsBytes(token))); }
 
 std::string SelectorsJson(const std::vector<Selector>& selectors) {
   json arr = json::array();

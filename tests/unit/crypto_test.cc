@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/csr.h"
+#include "core/digest.h"
 #include "core/internal/der.h"
 #include "core/jws_algorithm.h"
 #include "core/keys.h"
@@ -183,6 +184,17 @@ TEST(JwsAlgorithmTest, LocalSignerReusesContextsAcrossThreads) {
     auto sig = signer.Sign(JwsAlgorithm::kEs384, AsBytes("x"));
     EXPECT_FALSE(sig.ok()) << JwsAlgorithmName(alg);
   }
+}
+
+TEST(DigestTest, MatchesTheFipsVectors) {
+  EXPECT_EQ(HexEncode(Sha256(AsBytes("abc"))),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(HexEncode(Sha256(AsBytes(""))),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HexEncode(Sha1(AsBytes("abc"))), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  const uint8_t bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+  EXPECT_EQ(HexEncode(bytes), "000fa5ff");
+  EXPECT_EQ(HexEncode(ByteView()), "");
 }
 
 TEST(RandomValueTest, ParentAndChildNeverShareBufferedBytes) {
