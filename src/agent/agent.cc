@@ -253,10 +253,17 @@ class Agent final : public IdentityProvider {
     const int64_t now = UnixNow();
     const auto digest = JwtValidationCache::Hash(token);
     if (auto hit = validated_.Find(digest, audience, bundle_of, now)) return std::move(*hit);
-    BundleSet set;
-    if (snapshot.own) set.Put(*snapshot.own);
-    for (const auto& [td, b] : snapshot.federated) set.Put(*b);
-    auto validated = ValidateJwtSvid(token, set, audience, now);
+    // The snapshot's bundles are read in place; copying them into a BundleSet on every call
+    // cost more than the lookup.
+    class SnapshotSource final : public TrustBundleSource {
+     public:
+      explicit SnapshotSource(const decltype(bundle_of)& find) : find_(find) {}
+      const TrustBundle* FindBundle(std::string_view td) const override { return find_(td).get(); }
+
+     private:
+      const decltype(bundle_of)& find_;
+    };
+    auto validated = ValidateJwtSvid(token, SnapshotSource(bundle_of), audience, now);
     if (validated.ok()) {
       validated_.Insert(digest, *validated, bundle_of(validated->id.trust_domain_name()));
     }
