@@ -202,8 +202,9 @@ Result<std::optional<CertificateRequest>> ParseEcCsrDer(ByteView der) {
   }
   ossl::PkeyCtxPtr verify(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
   const ByteView signature = sig->content.subspan(1);
+  // No signature digest is set on the context: ECDSA signs the digest as given, and setting one
+  // makes the provider fetch it again by name on every CSR.
   if (!verify || EVP_PKEY_verify_init(verify.get()) != 1 ||
-      EVP_PKEY_CTX_set_signature_md(verify.get(), md) != 1 ||
       EVP_PKEY_verify(verify.get(), signature.data(), signature.size(), digest, digest_len) != 1) {
     ossl::DrainErrors();
     return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
