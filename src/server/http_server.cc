@@ -70,13 +70,12 @@ void ParseTarget(std::string_view target, HttpRequest* out) {
 }
 
 template <typename Stream>
-awaitable<void> WriteResponse(Stream& stream, const HttpResponse& r, unsigned version,
-                              bool keep_alive) {
+awaitable<void> WriteResponse(Stream& stream, HttpResponse r, unsigned version, bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "ward");
   res.set(http::field::content_type, r.content_type);
   res.keep_alive(keep_alive);
-  res.body() = r.body;
+  res.body() = std::move(r.body);  // a signing batch's reply is tens of KB: moved, not copied
   res.prepare_payload();
   co_await http::async_write(stream, res, use_awaitable);
 }
@@ -100,7 +99,7 @@ awaitable<void> Serve(Stream stream, Peer peer, AsyncHttpHandler handler) {
         HttpResponse err{too_large ? 413 : 400, "application/json",
                          std::string("{\"error\":\"") +
                              (too_large ? "request too large" : "malformed HTTP request") + "\"}"};
-        if (ec != beast::error::timeout) co_await WriteResponse(stream, err, 11, false);
+        if (ec != beast::error::timeout) co_await WriteResponse(stream, std::move(err), 11, false);
         break;
       }
       beast::get_lowest_layer(stream).expires_never();
@@ -109,9 +108,9 @@ awaitable<void> Serve(Stream stream, Peer peer, AsyncHttpHandler handler) {
       request.method = std::string(req.method_string());
       ParseTarget(std::string_view(req.target().data(), req.target().size()), &request);
       request.body = std::move(req.body());
-      const HttpResponse response = co_await Invoke(handler, peer, std::move(request));
+      HttpResponse response = co_await Invoke(handler, peer, std::move(request));
       const bool keep_alive = req.keep_alive();
-      co_await WriteResponse(stream, response, req.version(), keep_alive);
+      co_await WriteResponse(stream, std::move(response), req.version(), keep_alive);
       if (!keep_alive) break;
     }
   } catch (const std::exception&) {
