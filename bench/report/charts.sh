@@ -54,6 +54,13 @@ set bmargin 4.5
 set style fill solid 0.9 border -1
 WARD = "#1f6fb2"; FLOOR = "#9a9a9a"; PEER = "#e08a2c"; P99 = "#8cb8e0"
 '
+# The two CPU-per-operation charts: paired bars per group, room above them for value labels.
+CPU_BARS='
+set ylabel "CPU µs per operation"
+set yrange [0:*]
+set offsets 0, 0, graph 0.22, 0
+set boxwidth 0.34
+'
 
 # (a) cost.png: CPU µs per operation vs the cryptography floor.
 chart_cost() {
@@ -73,12 +80,9 @@ chart_cost() {
   gnuplot <<EOF
 $COMMON
 set output "$OUT/cost.png"
+$CPU_BARS
 set title "CPU µs per operation vs the cryptography floor (ECDSA P-256, openssl speed)"
-set ylabel "CPU µs per operation"
 set xrange [-0.6:2.6]
-set yrange [0:*]
-set offsets 0, 0, graph 0.22, 0
-set boxwidth 0.34
 # The target is a dashed segment at 1.25 x floor across each group; Ward bars say how far off the floor they are.
 plot "$TMP/cost.dat" using 1:(0):(""):xtic(strcol(2)."\n".strcol(3)) with labels notitle, \
      "" using (\$1-0.18):4 with boxes lc rgb FLOOR title "cryptography floor", \
@@ -163,12 +167,9 @@ chart_peers() {
   gnuplot <<EOF
 $COMMON
 set output "$OUT/peers.png"
+$CPU_BARS
 set title "Ward vs peers: CPU µs per operation (lower is better)"
-set ylabel "CPU µs per operation"
 set xrange [-0.6:$x-0.4]
-set yrange [0:*]
-set offsets 0, 0, graph 0.22, 0
-set boxwidth 0.34
 plot "$TMP/peers.dat" using 1:(0):(""):xtic(strcol(2)."\n".strcol(3)) with labels notitle, \
      "" using (\$1-0.18):4 with boxes lc rgb WARD title "Ward", \
      "" using (\$1+0.18):5 with boxes lc rgb PEER title "peer (cfssl / jose)", \

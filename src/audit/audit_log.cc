@@ -134,9 +134,9 @@ AuditEvent& AuditEvent::Set(std::string key, bool value) {
 // One record as JSON text, exactly as nlohmann/json would dump it (members sorted by key, a
 // later member replacing an earlier one of the same name) but without building the object:
 // on a batch of issued SVIDs the object cost more than the hash and the write together.
-// Nullopt when a string is not valid UTF-8; the caller then lets nlohmann replace it.
-std::optional<std::string> WriteRecord(uint64_t seq, const std::string& time,
-                                       const AuditEvent& event, const std::string& prev) {
+// Invalid UTF-8 in a field (e.g. from a hostile CSR) is replaced rather than failing the write.
+std::string WriteRecord(uint64_t seq, const std::string& time, const AuditEvent& event,
+                        const std::string& prev) {
   struct Member {
     std::string_view key;
     std::string text;
@@ -152,10 +152,9 @@ std::optional<std::string> WriteRecord(uint64_t seq, const std::string& time,
     }
     members.push_back({key, std::move(text)});
   };
-  bool valid = true;
-  const auto quoted = [&valid](std::string_view v) {
+  const auto quoted = [](std::string_view v) {
     std::string text;
-    valid = AppendJsonString(v, &text) && valid;
+    AppendJsonString(v, &text, InvalidUtf8::kReplace);
     return text;
   };
   put("seq", std::to_string(seq));
@@ -171,13 +170,12 @@ std::optional<std::string> WriteRecord(uint64_t seq, const std::string& time,
     }
   }
   put("prev", quoted(prev));
-  if (!valid) return std::nullopt;
   std::sort(members.begin(), members.end(),
             [](const Member& a, const Member& b) { return a.key < b.key; });
   std::string line = "{";
   for (const auto& m : members) {
     if (line.size() > 1) line += ',';
-    if (!AppendJsonString(m.key, &line)) return std::nullopt;
+    AppendJsonString(m.key, &line, InvalidUtf8::kReplace);
     line += ':';
     line += m.text;
   }
@@ -230,21 +228,7 @@ Status AuditLog::RecordAll(std::span<const AuditEvent> events) {
   std::string lines;
   const std::string time = NowRfc3339();  // the batch is written at one instant
   for (const AuditEvent& event : events) {
-    std::optional<std::string> written = WriteRecord(sequence + 1, time, event, prev_hash);
-    if (!written) {
-      // Invalid UTF-8 in a field (e.g. from a hostile CSR) is replaced rather than failing the
-      // write.
-      json record = json::object();
-      record["seq"] = sequence + 1;
-      record["time"] = time;
-      record["event"] = event.type();
-      for (const auto& field : event.fields()) {
-        std::visit([&](const auto& v) { record[field.first] = v; }, field.second);
-      }
-      record["prev"] = prev_hash;
-      written = record.dump(-1, ' ', false, json::error_handler_t::replace);
-    }
-    const std::string& line = *written;
+    const std::string line = WriteRecord(sequence + 1, time, event, prev_hash);
     prev_hash = ChainHash(line);
     ++sequence;
     lines += line;

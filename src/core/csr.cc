@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/digest.h"
 #include "core/internal/der.h"
 
 namespace ward {
@@ -61,7 +62,7 @@ struct EcCurve {
   const char* group;
   size_t point_bytes;  // uncompressed point: 04 || X || Y
   ByteView sig_alg;    // the signature AlgorithmIdentifier that goes with it (full TLV)
-  const char* digest;
+  DigestAlgorithm digest;
 };
 constexpr uint8_t kOidEcPublicKey[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
 constexpr uint8_t kOidP256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -71,18 +72,9 @@ constexpr uint8_t kEcdsaSha256Alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
 constexpr uint8_t kEcdsaSha384Alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
                                        0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
 const EcCurve kCurves[] = {
-    {ByteView(kOidP256), "prime256v1", 65, ByteView(kEcdsaSha256Alg), "SHA256"},
-    {ByteView(kOidP384), "secp384r1", 97, ByteView(kEcdsaSha384Alg), "SHA384"},
+    {ByteView(kOidP256), "prime256v1", 65, ByteView(kEcdsaSha256Alg), DigestAlgorithm::kSha256},
+    {ByteView(kOidP384), "secp384r1", 97, ByteView(kEcdsaSha384Alg), DigestAlgorithm::kSha384},
 };
-
-// Fetched once per curve: EVP_sha256() and friends fetch implicitly on every use, which costs
-// a few percent of a verification. A fetched EVP_MD is immutable and thread-safe.
-const EVP_MD* CurveDigest(const EcCurve& curve) {
-  static const EVP_MD* const fetched[] = {EVP_MD_fetch(nullptr, kCurves[0].digest, nullptr),
-                                          EVP_MD_fetch(nullptr, kCurves[1].digest, nullptr)};
-  static_assert(std::size(fetched) == std::size(kCurves));
-  return fetched[&curve - kCurves];
-}
 
 bool SameBytes(ByteView a, ByteView b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
@@ -195,9 +187,8 @@ Result<std::optional<CertificateRequest>> ParseEcCsrDer(ByteView der) {
   // setting up a digest context around it.
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
-  const EVP_MD* md = CurveDigest(*curve);
-  if (md == nullptr ||
-      EVP_Digest(cri_tlv.data(), cri_tlv.size(), digest, &digest_len, md, nullptr) != 1) {
+  if (EVP_Digest(cri_tlv.data(), cri_tlv.size(), digest, &digest_len, FetchedDigest(curve->digest),
+                 nullptr) != 1) {
     return Internal("cannot hash CSR: " + ossl::DrainErrors());
   }
   ossl::PkeyCtxPtr verify(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));

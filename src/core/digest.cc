@@ -5,15 +5,25 @@
 #include <cstdlib>
 
 namespace ward {
+
+const EVP_MD* FetchedDigest(DigestAlgorithm alg) {
+  static const EVP_MD* const fetched[] = {
+      EVP_MD_fetch(nullptr, "SHA1", nullptr), EVP_MD_fetch(nullptr, "SHA256", nullptr),
+      EVP_MD_fetch(nullptr, "SHA384", nullptr), EVP_MD_fetch(nullptr, "SHA512", nullptr)};
+  const EVP_MD* md = fetched[static_cast<size_t>(alg)];
+  if (md == nullptr) std::abort();
+  return md;
+}
+
 namespace {
 
 template <size_t N>
-std::array<uint8_t, N> Hash(const EVP_MD* md, ByteView data) {
+std::array<uint8_t, N> Hash(DigestAlgorithm alg, ByteView data) {
   std::array<uint8_t, N> out{};
   unsigned int len = 0;
-  // Hashing a buffer in memory fails only when the digest is missing from the library or memory
-  // runs out; neither leaves a meaningful way on, and a wrong hash must never be used.
-  if (md == nullptr || EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) != 1 ||
+  // Hashing a buffer in memory fails only when memory runs out; there is no meaningful way on,
+  // and a wrong hash must never be used.
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, FetchedDigest(alg), nullptr) != 1 ||
       len != N) {
     std::abort();
   }
@@ -22,15 +32,8 @@ std::array<uint8_t, N> Hash(const EVP_MD* md, ByteView data) {
 
 }  // namespace
 
-// A fetched EVP_MD is immutable and safe to share between threads.
-Sha256Digest Sha256(ByteView data) {
-  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return Hash<32>(md, data);
-}
-Sha1Digest Sha1(ByteView data) {
-  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
-  return Hash<20>(md, data);
-}
+Sha256Digest Sha256(ByteView data) { return Hash<32>(DigestAlgorithm::kSha256, data); }
+Sha1Digest Sha1(ByteView data) { return Hash<20>(DigestAlgorithm::kSha1, data); }
 
 std::string HexEncode(ByteView data) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -4,6 +4,8 @@
 #ifndef WARD_CORE_DIGEST_H_
 #define WARD_CORE_DIGEST_H_
 
+#include <openssl/types.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -11,6 +13,13 @@
 #include "core/bytes.h"
 
 namespace ward {
+
+enum class DigestAlgorithm { kSha1, kSha256, kSha384, kSha512 };
+
+// The implementation of `alg`, fetched once per process (a fetched EVP_MD is immutable and safe
+// to share between threads). EVP_sha256() and friends fetch again on every use. Never null: a
+// library without these digests cannot run Ward, and aborts at the first use.
+const EVP_MD* FetchedDigest(DigestAlgorithm alg);
 
 using Sha256Digest = std::array<uint8_t, 32>;
 using Sha1Digest = std::array<uint8_t, 20>;

@@ -25,7 +25,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 }  // namespace
 
-bool AppendJsonString(std::string_view value, std::string* out) {
+bool AppendJsonString(std::string_view value, std::string* out, InvalidUtf8 invalid) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   size_t i = 0;
@@ -43,7 +43,12 @@ bool AppendJsonString(std::string_view value, std::string* out) {
     const auto c = static_cast<uint8_t>(value[i]);
     if (c >= 0x80) {
       const size_t n = Utf8SequenceLength(value, i);
-      if (n == 0) return false;
+      if (n == 0) {
+        if (invalid == InvalidUtf8::kRefuse) return false;
+        out->append("\xef\xbf\xbd");  // U+FFFD REPLACEMENT CHARACTER
+        ++i;
+        continue;
+      }
       out->append(value.data() + i, n);
       i += n;
       continue;

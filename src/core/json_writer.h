@@ -9,10 +9,17 @@
 
 namespace ward {
 
+// What to do with bytes that are not valid UTF-8 (overlong forms, surrogates and code points past
+// U+10FFFF included), which JSON text must not contain.
+enum class InvalidUtf8 {
+  kRefuse,   // return false, leaving `out` unspecified
+  kReplace,  // write U+FFFD for each byte that does not start a valid sequence
+};
+
 // Appends `value` as a JSON string (RFC 8259 §7): quotes, with '"', '\' and control characters
-// escaped. Returns false, leaving `out` unspecified, if `value` is not valid UTF-8 (overlong
-// forms, surrogates and code points past U+10FFFF included), which JSON text must be.
-bool AppendJsonString(std::string_view value, std::string* out);
+// escaped. Returns false only when `value` is not valid UTF-8 and `invalid` is kRefuse.
+bool AppendJsonString(std::string_view value, std::string* out,
+                      InvalidUtf8 invalid = InvalidUtf8::kRefuse);
 
 }  // namespace ward
 

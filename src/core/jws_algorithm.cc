@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "core/digest.h"
 #include "core/internal/der.h"
 
 namespace ward {
@@ -15,36 +16,26 @@ struct AlgorithmSpec {
   JwsAlgorithm alg;
   std::string_view name;
   Scheme scheme;
-  const char* digest;
+  DigestAlgorithm digest;
   size_t ec_coordinate_bytes;  // for ECDSA: size of r and of s in the JOSE encoding
   std::string_view curve;
 };
 
 constexpr std::array<AlgorithmSpec, 9> kSpecs = {{
-    {JwsAlgorithm::kRs256, "RS256", Scheme::kPkcs1, "SHA256", 0, ""},
-    {JwsAlgorithm::kRs384, "RS384", Scheme::kPkcs1, "SHA384", 0, ""},
-    {JwsAlgorithm::kRs512, "RS512", Scheme::kPkcs1, "SHA512", 0, ""},
-    {JwsAlgorithm::kEs256, "ES256", Scheme::kEcdsa, "SHA256", 32, "P-256"},
-    {JwsAlgorithm::kEs384, "ES384", Scheme::kEcdsa, "SHA384", 48, "P-384"},
-    {JwsAlgorithm::kEs512, "ES512", Scheme::kEcdsa, "SHA512", 66, "P-521"},
-    {JwsAlgorithm::kPs256, "PS256", Scheme::kPss, "SHA256", 0, ""},
-    {JwsAlgorithm::kPs384, "PS384", Scheme::kPss, "SHA384", 0, ""},
-    {JwsAlgorithm::kPs512, "PS512", Scheme::kPss, "SHA512", 0, ""},
+    {JwsAlgorithm::kRs256, "RS256", Scheme::kPkcs1, DigestAlgorithm::kSha256, 0, ""},
+    {JwsAlgorithm::kRs384, "RS384", Scheme::kPkcs1, DigestAlgorithm::kSha384, 0, ""},
+    {JwsAlgorithm::kRs512, "RS512", Scheme::kPkcs1, DigestAlgorithm::kSha512, 0, ""},
+    {JwsAlgorithm::kEs256, "ES256", Scheme::kEcdsa, DigestAlgorithm::kSha256, 32, "P-256"},
+    {JwsAlgorithm::kEs384, "ES384", Scheme::kEcdsa, DigestAlgorithm::kSha384, 48, "P-384"},
+    {JwsAlgorithm::kEs512, "ES512", Scheme::kEcdsa, DigestAlgorithm::kSha512, 66, "P-521"},
+    {JwsAlgorithm::kPs256, "PS256", Scheme::kPss, DigestAlgorithm::kSha256, 0, ""},
+    {JwsAlgorithm::kPs384, "PS384", Scheme::kPss, DigestAlgorithm::kSha384, 0, ""},
+    {JwsAlgorithm::kPs512, "PS512", Scheme::kPss, DigestAlgorithm::kSha512, 0, ""},
 }};
 
 const AlgorithmSpec& SpecOf(JwsAlgorithm alg) { return kSpecs[static_cast<size_t>(alg)]; }
 
-// Digests are fetched once: an implicit fetch on every call is measurable on the hot path, and a
-// fetched EVP_MD is immutable and thread-safe.
-const EVP_MD* Digest(const AlgorithmSpec& spec) {
-  static const EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  static const EVP_MD* const sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
-  static const EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
-  const std::string_view d = spec.digest;
-  if (d == "SHA256") return sha256;
-  if (d == "SHA384") return sha384;
-  return sha512;
-}
+const EVP_MD* Digest(const AlgorithmSpec& spec) { return FetchedDigest(spec.digest); }
 
 Status ConfigurePadding(EVP_PKEY_CTX* pctx, const AlgorithmSpec& spec) {
   if (spec.scheme != Scheme::kPss) return OkStatus();

@@ -401,8 +401,9 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     std::vector<std::string> results;
     results.reserve(csrs->size());
     std::vector<audit::AuditEvent> issued_events;
-    std::vector<size_t> issued_at;  // where in `results` each issued SVID is
-    std::vector<std::string> issued_entry;
+    // Where in `results` each issued SVID is; `results` has one item per CSR, in order, so this
+    // is also the CSR's index.
+    std::vector<size_t> issued_at;
     // The intermediates are the same for every SVID one authority signs: encode them once.
     std::map<std::string, std::string> intermediates_by_authority;
     // `entry_id` is null for an item that is not an object (it has no entry ID to echo).
@@ -479,17 +480,16 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
         continue;
       }
       issued_at.push_back(results.size());
-      issued_entry.push_back(entry_id);
       results.push_back(std::move(text));
     }
     // The batch's issuances are recorded with one write; no SVID leaves unless it was recorded.
     const Status audited = api.deps_.audit.RecordAll(issued_events);
-    for (size_t k = 0; k < issued_at.size(); ++k) {
+    for (const size_t i : issued_at) {
       if (audited.ok()) {
         api.issued_.Inc({"x509"});
       } else {
-        results[issued_at[k]] =
-            error_json(&issued_entry[k], Status(StatusCode::kUnavailable, audited.message()));
+        const std::string entry_id = (*csrs)[i].value("entry_id", "");
+        results[i] = error_json(&entry_id, Status(StatusCode::kUnavailable, audited.message()));
       }
     }
     size_t size = 16;

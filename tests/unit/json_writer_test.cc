@@ -40,5 +40,13 @@ TEST(JsonWriterTest, RefusesInvalidUtf8) {
   }
 }
 
+TEST(JsonWriterTest, ReplacesInvalidUtf8WhenAsked) {
+  std::string out;
+  ASSERT_TRUE(AppendJsonString("a\xff b\xc3 \xe2\x82\xac", &out, InvalidUtf8::kReplace));
+  EXPECT_EQ(out, "\"a\xef\xbf\xbd b\xef\xbf\xbd \xe2\x82\xac\"");
+  EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(),
+            "a\xef\xbf\xbd b\xef\xbf\xbd \xe2\x82\xac");
+}
+
 }  // namespace
 }  // namespace ward
