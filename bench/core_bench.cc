@@ -115,9 +115,9 @@ void BM_X509SvidIssueFromCsr(benchmark::State& state) {
   const UnixSeconds now = Now();
   for (auto _ : state) {
     auto csr = ParseCsrDer(csr_der);
-    auto cert = IssueX509Svid(
-        {.id = pki.id, .public_key = csr->public_key, .not_before = now, .not_after = now + 3600},
-        Issuer{pki.ca_key, &pki.ca});
+    auto cert =
+        IssueX509Svid({.id = pki.id, .key = csr->key, .not_before = now, .not_after = now + 3600},
+                      Issuer{pki.ca_key, &pki.ca});
     if (!cert.ok()) state.SkipWithError(cert.status().message().c_str());
     benchmark::DoNotOptimize(cert);
   }
@@ -125,20 +125,17 @@ void BM_X509SvidIssueFromCsr(benchmark::State& state) {
 BENCHMARK(BM_X509SvidIssueFromCsr);
 
 // The server's batch-signing path: the certificate carries the CSR's SubjectPublicKeyInfo bytes
-// and is returned as DER, never parsed back; the CA's signer is built once, as the CA does.
+// and is returned as DER, never parsed back; the issuer is prepared once, as the CA does.
 void BM_X509SvidIssueFromCsrDer(benchmark::State& state) {
   Pki& pki = GetPki();
   const Bytes csr_der = CreateCsrDer(pki.workload_key).value();
-  const LocalSigner signer(pki.ca_key);
+  const PreparedIssuer issuer =
+      PreparedIssuer::Create(std::make_shared<LocalSigner>(pki.ca_key), pki.ca).value();
   const UnixSeconds now = Now();
   for (auto _ : state) {
     auto csr = ParseCsrDer(csr_der);
-    auto cert = IssueX509SvidDer({.id = pki.id,
-                                  .public_key = csr->public_key,
-                                  .spki_der = csr->spki_der,
-                                  .not_before = now,
-                                  .not_after = now + 3600},
-                                 Issuer{signer, &pki.ca});
+    auto cert = IssueX509SvidDer(
+        {.id = pki.id, .key = csr->key, .not_before = now, .not_after = now + 3600}, issuer);
     if (!cert.ok()) state.SkipWithError(cert.status().message().c_str());
     benchmark::DoNotOptimize(cert);
   }
@@ -158,11 +155,11 @@ BENCHMARK(BM_CsrParse);
 
 void BM_X509SvidSign(benchmark::State& state) {
   Pki& pki = GetPki();
-  const PublicKey pub = pki.workload_key.public_key();
+  const SubjectPublicKey subject = SubjectPublicKey::Of(pki.workload_key.public_key()).value();
   const UnixSeconds now = Now();
   for (auto _ : state) {
     auto cert =
-        IssueX509Svid({.id = pki.id, .public_key = pub, .not_before = now, .not_after = now + 3600},
+        IssueX509Svid({.id = pki.id, .key = subject, .not_before = now, .not_after = now + 3600},
                       Issuer{pki.ca_key, &pki.ca});
     benchmark::DoNotOptimize(cert);
   }
@@ -172,12 +169,13 @@ BENCHMARK(BM_X509SvidSign);
 void BM_X509SvidVerify(benchmark::State& state) {
   Pki& pki = GetPki();
   const UnixSeconds now = Now();
-  const Certificate leaf = IssueX509Svid({.id = pki.id,
-                                          .public_key = pki.workload_key.public_key(),
-                                          .not_before = now - 10,
-                                          .not_after = now + 3600},
-                                         Issuer{pki.ca_key, &pki.ca})
-                               .value();
+  const Certificate leaf =
+      IssueX509Svid({.id = pki.id,
+                     .key = SubjectPublicKey::Of(pki.workload_key.public_key()).value(),
+                     .not_before = now - 10,
+                     .not_after = now + 3600},
+                    Issuer{pki.ca_key, &pki.ca})
+          .value();
   const std::vector<Certificate> chain = {leaf};
   for (auto _ : state) {
     auto v = VerifyX509Svid(chain, pki.bundles, now);

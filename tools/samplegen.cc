@@ -62,8 +62,9 @@ Status Generate(const Options& o) {
                         IssueCaCertificate(int_params, Issuer{root_key, &root}));
 
   WARD_ASSIGN_OR_RETURN(PrivateKey svid_key, PrivateKey::Generate(key_type));
+  WARD_ASSIGN_OR_RETURN(SubjectPublicKey svid_subject, SubjectPublicKey::Of(svid_key.public_key()));
   const X509SvidParams leaf_params{.id = workload,
-                                   .public_key = svid_key.public_key(),
+                                   .key = std::move(svid_subject),
                                    .not_before = now - 10,
                                    .not_after = now + o.ttl};
   WARD_ASSIGN_OR_RETURN(Certificate leaf,

@@ -54,6 +54,8 @@ struct CertificateAuthority::Authority {
   // configured) its own certificate, kept as an anchor until what it signed expires.
   enum class Anchor { kSelf, kUpstream, kOther } anchor = Anchor::kSelf;
   std::optional<PublicKey> public_key;  // JWT authorities
+  // X.509 authorities, made on first use: `key` and `cert` prepared for signing SVIDs.
+  std::shared_ptr<const PreparedIssuer> issuer;
 };
 
 CertificateAuthority::CertificateAuthority(CaConfig config, KeyManager& keys,
@@ -343,21 +345,24 @@ Result<bool> CertificateAuthority::Tick(int64_t now) {
 }
 
 Result<IssuedX509SvidDer> CertificateAuthority::SignX509SvidDer(
-    const SpiffeId& id, const PublicKey& key, const Bytes& spki_der, int64_t ttl,
+    const SpiffeId& id, const SubjectPublicKey& key, int64_t ttl,
     const std::vector<std::string>& dns_names, int64_t now) {
   if (!id.MemberOf(config_.trust_domain)) {
     return InvalidArgument(id.str() + " is not in trust domain " + config_.trust_domain.name());
   }
-  std::shared_ptr<const Signer> signer;
-  std::optional<Certificate> ca_cert;
+  std::shared_ptr<const PreparedIssuer> issuer;
   std::string authority_id;
   bool under_upstream = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     Authority* active = Find(AuthorityKind::kX509, AuthorityState::kActive);
     if (active == nullptr || !active->key) return FailedPrecondition("no active X.509 authority");
-    signer = active->key;
-    ca_cert = active->cert;
+    if (!active->issuer) {
+      WARD_ASSIGN_OR_RETURN(PreparedIssuer prepared,
+                            PreparedIssuer::Create(active->key, *active->cert));
+      active->issuer = std::make_shared<const PreparedIssuer>(std::move(prepared));
+    }
+    issuer = active->issuer;
     authority_id = active->info.id;
     under_upstream = active->anchor == Authority::Anchor::kUpstream;
   }
@@ -365,15 +370,14 @@ Result<IssuedX509SvidDer> CertificateAuthority::SignX509SvidDer(
   const int64_t lifetime = std::min<int64_t>(
       std::max<int64_t>(ttl <= 0 ? config_.max_x509_svid_ttl : ttl, 60), config_.max_x509_svid_ttl);
   WARD_ASSIGN_OR_RETURN(IssuedCertificate leaf, IssueX509SvidDer({.id = id,
-                                                                  .public_key = key,
+                                                                  .key = key,
                                                                   .dns_names = dns_names,
-                                                                  .spki_der = spki_der,
                                                                   .not_before = now - 10,
                                                                   .not_after = now + lifetime},
-                                                                 Issuer{*signer, &*ca_cert}));
+                                                                 *issuer));
   IssuedX509SvidDer out{std::move(leaf), {}, authority_id};
   if (under_upstream) {
-    out.intermediates.push_back(*ca_cert);
+    out.intermediates.push_back(issuer->certificate());
     const UpstreamCa& up = *config_.upstream;
     if (!up.certificate_is_root) out.intermediates.push_back(up.certificate);
     out.intermediates.insert(out.intermediates.end(), up.chain.begin(), up.chain.end());
@@ -381,16 +385,23 @@ Result<IssuedX509SvidDer> CertificateAuthority::SignX509SvidDer(
   return out;
 }
 
-Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, const PublicKey& key,
-                                                          int64_t ttl,
+Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id,
+                                                          const SubjectPublicKey& key, int64_t ttl,
                                                           const std::vector<std::string>& dns_names,
                                                           int64_t now) {
-  WARD_ASSIGN_OR_RETURN(IssuedX509SvidDer issued,
-                        SignX509SvidDer(id, key, {}, ttl, dns_names, now));
+  WARD_ASSIGN_OR_RETURN(IssuedX509SvidDer issued, SignX509SvidDer(id, key, ttl, dns_names, now));
   WARD_ASSIGN_OR_RETURN(Certificate leaf, Certificate::FromDer(issued.leaf.der));
   IssuedX509Svid out{leaf, {leaf}, std::move(issued.authority_id)};
   out.chain.insert(out.chain.end(), issued.intermediates.begin(), issued.intermediates.end());
   return out;
+}
+
+Result<IssuedX509Svid> CertificateAuthority::SignX509Svid(const SpiffeId& id, const PublicKey& key,
+                                                          int64_t ttl,
+                                                          const std::vector<std::string>& dns_names,
+                                                          int64_t now) {
+  WARD_ASSIGN_OR_RETURN(SubjectPublicKey subject, SubjectPublicKey::Of(key));
+  return SignX509Svid(id, subject, ttl, dns_names, now);
 }
 
 Result<IssuedJwtSvid> CertificateAuthority::MintJwtSvid(const SpiffeId& id,

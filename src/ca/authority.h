@@ -96,13 +96,14 @@ class CertificateAuthority {
   // changed.
   Result<bool> Tick(int64_t now);
 
+  Result<IssuedX509Svid> SignX509Svid(const SpiffeId& id, const SubjectPublicKey& key, int64_t ttl,
+                                      const std::vector<std::string>& dns_names, int64_t now);
   Result<IssuedX509Svid> SignX509Svid(const SpiffeId& id, const PublicKey& key, int64_t ttl,
                                       const std::vector<std::string>& dns_names, int64_t now);
-  // The hot path of batch signing: `spki_der` is the key's SubjectPublicKeyInfo as the CSR
-  // carried it (empty: encoded here).
-  Result<IssuedX509SvidDer> SignX509SvidDer(const SpiffeId& id, const PublicKey& key,
-                                            const Bytes& spki_der, int64_t ttl,
-                                            const std::vector<std::string>& dns_names, int64_t now);
+  // The hot path of batch signing: the new leaf as bytes, not parsed back.
+  Result<IssuedX509SvidDer> SignX509SvidDer(const SpiffeId& id, const SubjectPublicKey& key,
+                                            int64_t ttl, const std::vector<std::string>& dns_names,
+                                            int64_t now);
   Result<IssuedJwtSvid> MintJwtSvid(const SpiffeId& id, const std::vector<std::string>& audience,
                                     int64_t ttl, int64_t now);
 

@@ -23,14 +23,15 @@ Result<CertificateRequest> Inspect(ossl::X509ReqPtr req) {
     ossl::DrainErrors();
     return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
   }
-  PublicKey key(std::move(pkey));
+  const PublicKey key(std::move(pkey));
   WARD_RETURN_IF_ERROR(CheckAcceptableKey(key.info()).WithContext("CSR key"));
-  CertificateRequest out{std::move(key), {}, {}};
+  CertificateRequest out{{key.info(), {}}, {}};
   // The SubjectPublicKeyInfo as it arrived; re-encoding the parsed key would go through
   // OpenSSL 3's encoder framework, several times the cost of the signature.
   unsigned char* spki = nullptr;
   const int spki_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req.get()), &spki);
-  if (spki_len > 0) out.spki_der.assign(spki, spki + spki_len);
+  if (spki_len <= 0) return Internal("cannot encode CSR key: " + ossl::DrainErrors());
+  out.key.spki_der.assign(spki, spki + spki_len);
   OPENSSL_free(spki);
   STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req.get());
   if (exts != nullptr) {
@@ -55,14 +56,16 @@ Result<CertificateRequest> Inspect(ossl::X509ReqPtr req) {
 // The CSR agents send, read without OpenSSL's X509_REQ: an EC P-256 or P-384 key, an
 // ecdsa-with-SHA256/384 signature and no attributes. d2i_X509_REQ decodes the key through
 // OpenSSL 3's decoder framework, which costs several signature verifications and serializes
-// threads on its locks; here the key is imported directly (EVP_PKEY_fromdata, which checks the
-// point is on the curve) and the signature verified once. Anything else goes the general way.
+// threads on its locks; here the point is set on a key object (which checks it is on the curve)
+// and the signature verified once. Anything else goes the general way.
 struct EcCurve {
   ByteView oid;  // namedCurve OID content
   const char* group;
   size_t point_bytes;  // uncompressed point: 04 || X || Y
   ByteView sig_alg;    // the signature AlgorithmIdentifier that goes with it (full TLV)
   DigestAlgorithm digest;
+  const char* name;  // KeyInfo::curve
+  int bits;
 };
 constexpr uint8_t kOidEcPublicKey[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
 constexpr uint8_t kOidP256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -72,8 +75,10 @@ constexpr uint8_t kEcdsaSha256Alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
 constexpr uint8_t kEcdsaSha384Alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
                                        0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
 const EcCurve kCurves[] = {
-    {ByteView(kOidP256), "prime256v1", 65, ByteView(kEcdsaSha256Alg), DigestAlgorithm::kSha256},
-    {ByteView(kOidP384), "secp384r1", 97, ByteView(kEcdsaSha384Alg), DigestAlgorithm::kSha384},
+    {ByteView(kOidP256), "prime256v1", 65, ByteView(kEcdsaSha256Alg), DigestAlgorithm::kSha256,
+     "P-256", 256},
+    {ByteView(kOidP384), "secp384r1", 97, ByteView(kEcdsaSha384Alg), DigestAlgorithm::kSha384,
+     "P-384", 384},
 };
 
 bool SameBytes(ByteView a, ByteView b) {
@@ -85,20 +90,20 @@ ByteView Span(ByteView before, ByteView after) {
   return before.subspan(0, before.size() - after.size());
 }
 
-// Imports an EC public key. Building a key from parameters constructs its curve group each
-// time (a sixth of a verification); instead each thread keeps one key per curve as a template,
-// duplicates it (sharing the group's precomputation) and sets the point, which OpenSSL checks
-// lies on the curve.
-Result<ossl::PkeyPtr> ImportEcPoint(const EcCurve& curve, ByteView point) {
-  thread_local ossl::PkeyPtr templates[std::size(kCurves)];
-  ossl::PkeyPtr& model = templates[&curve - kCurves];
-  ossl::PkeyPtr pkey;
-  if (model) {
-    pkey.reset(EVP_PKEY_dup(model.get()));
-    if (pkey && EVP_PKEY_set1_encoded_public_key(pkey.get(), point.data(), point.size()) != 1) {
-      ossl::DrainErrors();
-      return InvalidArgument("CSR key is not a valid EC point");
-    }
+// Verifies `signature` over `digest` with the EC key whose point is `point`.
+//
+// Building a key object per request is what used to cost: from parameters it constructs the
+// curve group (a sixth of a verification), and duplicating a template key copies the group (a
+// tenth). Instead each thread keeps one key object per curve and sets each request's point on it
+// (OpenSSL checks the point is on the curve). That object is changed in place, so it never leaves
+// this function, and the verification context built on it is freed before the next request sets
+// another point.
+Status VerifyWithPoint(const EcCurve& curve, ByteView point, ByteView digest, ByteView signature) {
+  thread_local ossl::PkeyPtr keys[std::size(kCurves)];
+  ossl::PkeyPtr& key = keys[&curve - kCurves];
+  bool point_set = false;
+  if (key) {
+    point_set = EVP_PKEY_set1_encoded_public_key(key.get(), point.data(), point.size()) == 1;
   } else {
     ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
     OSSL_PARAM params[] = {
@@ -108,16 +113,24 @@ Result<ossl::PkeyPtr> ImportEcPoint(const EcCurve& curve, ByteView point) {
                                           const_cast<unsigned char*>(point.data()), point.size()),
         OSSL_PARAM_construct_end()};
     EVP_PKEY* raw = nullptr;
-    if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-        EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-      ossl::DrainErrors();
-      return InvalidArgument("CSR key is not a valid EC point");
-    }
-    pkey.reset(raw);
-    model.reset(EVP_PKEY_dup(raw));
+    point_set = ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
+                EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params) == 1;
+    key.reset(raw);
   }
-  if (!pkey) return Internal("cannot import EC key: " + ossl::DrainErrors());
-  return pkey;
+  if (!point_set) {
+    ossl::DrainErrors();
+    return InvalidArgument("CSR key is not a valid EC point");
+  }
+  // No signature digest is set on the context: ECDSA verifies the digest as given, and setting
+  // one makes the provider fetch it again by name on every CSR.
+  const ossl::PkeyCtxPtr verify(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!verify || EVP_PKEY_verify_init(verify.get()) != 1 ||
+      EVP_PKEY_verify(verify.get(), signature.data(), signature.size(), digest.data(),
+                      digest.size()) != 1) {
+    ossl::DrainErrors();
+    return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
+  }
+  return OkStatus();
 }
 
 // Null when the CSR is not of the shape this path handles (the caller falls back); an error
@@ -181,7 +194,6 @@ Result<std::optional<CertificateRequest>> ParseEcCsrDer(ByteView der) {
       !SameBytes(alg_tlv, curve->sig_alg)) {
     return other;
   }
-  WARD_ASSIGN_OR_RETURN(ossl::PkeyPtr pkey, ImportEcPoint(*curve, point_bytes));
   // Proof of possession: the request is signed by the private half of the key it carries.
   // Hashed here and verified with EVP_PKEY_verify: the same check as EVP_DigestVerify without
   // setting up a digest context around it.
@@ -191,16 +203,10 @@ Result<std::optional<CertificateRequest>> ParseEcCsrDer(ByteView der) {
                  nullptr) != 1) {
     return Internal("cannot hash CSR: " + ossl::DrainErrors());
   }
-  ossl::PkeyCtxPtr verify(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
-  const ByteView signature = sig->content.subspan(1);
-  // No signature digest is set on the context: ECDSA signs the digest as given, and setting one
-  // makes the provider fetch it again by name on every CSR.
-  if (!verify || EVP_PKEY_verify_init(verify.get()) != 1 ||
-      EVP_PKEY_verify(verify.get(), signature.data(), signature.size(), digest, digest_len) != 1) {
-    ossl::DrainErrors();
-    return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
-  }
-  CertificateRequest out{PublicKey(std::move(pkey)), {}, Bytes(spki_tlv.begin(), spki_tlv.end())};
+  WARD_RETURN_IF_ERROR(
+      VerifyWithPoint(*curve, point_bytes, ByteView(digest, digest_len), sig->content.subspan(1)));
+  CertificateRequest out{
+      {{KeyFamily::kEc, curve->bits, curve->name}, Bytes(spki_tlv.begin(), spki_tlv.end())}, {}};
   return std::optional<CertificateRequest>(std::move(out));
 }
 

@@ -16,9 +16,9 @@ namespace ward {
 inline constexpr size_t kMaxCsrBytes = 32 * 1024;
 
 struct CertificateRequest {
-  PublicKey public_key;
+  // The request's key, its SubjectPublicKeyInfo exactly as sent (what the certificate carries).
+  SubjectPublicKey key;
   std::vector<std::string> uri_sans;  // informational: the CA decides the SVID's identity
-  Bytes spki_der;  // the request's SubjectPublicKeyInfo as sent, for the certificate to carry
 };
 
 // Parses a DER CSR, checks its self-signature and that its key is acceptable (EC P-256/384/521

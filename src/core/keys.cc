@@ -115,6 +115,12 @@ Bytes PublicKey::ToSpkiDer() const {
   return out;
 }
 
+Result<SubjectPublicKey> SubjectPublicKey::Of(const PublicKey& key) {
+  Bytes spki = key.ToSpkiDer();
+  if (spki.empty()) return Internal("cannot encode public key: " + ossl::DrainErrors());
+  return SubjectPublicKey{key.info(), std::move(spki)};
+}
+
 std::string PublicKey::ToPem() const {
   ossl::BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PUBKEY(bio.get(), pkey_.get());

@@ -187,8 +187,7 @@ Result<Certificate> AssembleAndSign(const CertificateFields& f, const Signer& si
   return parsed;
 }
 
-Result<Bytes> SpkiOf(const PublicKey& key, const Bytes& given) {
-  if (!given.empty()) return given;
+Result<Bytes> SpkiOf(const PublicKey& key) {
   Bytes spki = key.ToSpkiDer();
   if (spki.empty()) return Internal("cannot encode public key: " + ossl::DrainErrors());
   return spki;
@@ -249,7 +248,7 @@ Result<Certificate> IssueCaCertificate(const CaCertificateParams& params, const 
   if (issuer.certificate != nullptr) {
     WARD_ASSIGN_OR_RETURN(issuer_der, NameDer(X509_get_subject_name(issuer.certificate->get())));
   }
-  WARD_ASSIGN_OR_RETURN(Bytes spki, SpkiOf(params.public_key, {}));
+  WARD_ASSIGN_OR_RETURN(Bytes spki, SpkiOf(params.public_key));
   WARD_ASSIGN_OR_RETURN(Bytes key_id, KeyIdentifier(spki));
 
   Bytes extensions;
@@ -280,29 +279,36 @@ Result<Certificate> IssueCaCertificate(const CaCertificateParams& params, const 
                          signer);
 }
 
-Result<IssuedCertificate> IssueX509SvidDer(const X509SvidParams& params, const Issuer& issuer) {
+namespace {
+
+// What an SVID copies from its issuer.
+struct IssuerFacts {
+  const Signer& signer;
+  ByteView name_der;
+  ByteView key_id;  // becomes the SVID's authority key ID; empty: none
+  UnixSeconds not_after;
+};
+
+ByteView SubjectKeyId(const Certificate& cert) {
+  const ASN1_OCTET_STRING* kid = X509_get0_subject_key_id(cert.get());
+  if (kid == nullptr) return {};
+  return ByteView(ASN1_STRING_get0_data(kid), static_cast<size_t>(ASN1_STRING_length(kid)));
+}
+
+Result<IssuedCertificate> IssueSvid(const X509SvidParams& params, const IssuerFacts& issuer) {
   if (params.id.IsRoot()) {
     return InvalidArgument("an X.509-SVID's SPIFFE ID must have a path: " + params.id.str());
   }
-  if (issuer.certificate == nullptr) {
-    return InvalidArgument("an X.509-SVID must be issued by a CA certificate");
-  }
   for (const auto& dns : params.dns_names) WARD_RETURN_IF_ERROR(ValidateDnsName(dns));
-  WARD_RETURN_IF_ERROR(CheckAcceptableKey(params.public_key.info()).WithContext("SVID key"));
-  if (!issuer.signer().HasPublicKey(issuer.certificate->public_key())) {
-    return InvalidArgument("issuer key does not match the issuer certificate");
-  }
-  const UnixSeconds not_after = std::min(params.not_after, issuer.certificate->not_after());
+  WARD_RETURN_IF_ERROR(CheckAcceptableKey(params.key.info).WithContext("SVID key"));
+  const UnixSeconds not_after = std::min(params.not_after, issuer.not_after);
   Bytes subject_der = {0x30, 0x00};  // the empty Name
   if (!params.common_name.empty()) {
     ossl::X509NamePtr subject(X509_NAME_new());
     WARD_RETURN_IF_ERROR(AddNameEntry(subject.get(), "CN", params.common_name));
     WARD_ASSIGN_OR_RETURN(subject_der, NameDer(subject.get()));
   }
-  WARD_ASSIGN_OR_RETURN(Bytes issuer_der,
-                        NameDer(X509_get_subject_name(issuer.certificate->get())));
-  WARD_ASSIGN_OR_RETURN(Bytes spki, SpkiOf(params.public_key, params.spki_der));
-  WARD_ASSIGN_OR_RETURN(Bytes key_id, KeyIdentifier(spki));
+  WARD_ASSIGN_OR_RETURN(Bytes key_id, KeyIdentifier(params.key.spki_der));
 
   Bytes extensions;
   extensions.reserve(256 + params.id.str().size());
@@ -313,18 +319,58 @@ Result<IssuedCertificate> IssueX509SvidDer(const X509SvidParams& params, const I
   AppendExtension(extensions, kOidSubjectAltName, params.common_name.empty(),
                   SubjectAltNames(params.id.str(), params.dns_names));
   AppendExtension(extensions, kOidSubjectKeyId, false, der::Tlv(der::kOctetString, key_id));
-  if (const ASN1_OCTET_STRING* kid = X509_get0_subject_key_id(issuer.certificate->get())) {
-    const ByteView aki(ASN1_STRING_get0_data(kid), static_cast<size_t>(ASN1_STRING_length(kid)));
+  if (!issuer.key_id.empty()) {
     AppendExtension(extensions, kOidAuthorityKeyId, false,
-                    der::Tlv(der::kSequence, der::Tlv(0x80, aki)));
+                    der::Tlv(der::kSequence, der::Tlv(0x80, issuer.key_id)));
   }
-  return AssembleAndSignDer({.issuer_name = issuer_der,
+  return AssembleAndSignDer({.issuer_name = issuer.name_der,
                              .subject_name = subject_der,
                              .not_before = params.not_before,
                              .not_after = not_after,
-                             .spki = spki,
+                             .spki = params.key.spki_der,
                              .extensions = extensions},
-                            issuer.signer());
+                            issuer.signer);
+}
+
+}  // namespace
+
+Result<IssuedCertificate> IssueX509SvidDer(const X509SvidParams& params, const Issuer& issuer) {
+  if (issuer.certificate == nullptr) {
+    return InvalidArgument("an X.509-SVID must be issued by a CA certificate");
+  }
+  if (!issuer.signer().HasPublicKey(issuer.certificate->public_key())) {
+    return InvalidArgument("issuer key does not match the issuer certificate");
+  }
+  WARD_ASSIGN_OR_RETURN(Bytes name_der, NameDer(X509_get_subject_name(issuer.certificate->get())));
+  return IssueSvid(params, {issuer.signer(), name_der, SubjectKeyId(*issuer.certificate),
+                            issuer.certificate->not_after()});
+}
+
+PreparedIssuer::PreparedIssuer(std::shared_ptr<const Signer> signer, Certificate cert,
+                               Bytes name_der, Bytes key_id)
+    : signer_(std::move(signer)),
+      certificate_(std::move(cert)),
+      name_der_(std::move(name_der)),
+      key_id_(std::move(key_id)),
+      not_after_(certificate_.not_after()) {}
+
+Result<PreparedIssuer> PreparedIssuer::Create(std::shared_ptr<const Signer> signer,
+                                              Certificate cert) {
+  if (signer == nullptr) return InvalidArgument("an issuer needs a signer");
+  if (!signer->HasPublicKey(cert.public_key())) {
+    return InvalidArgument("issuer key does not match the issuer certificate");
+  }
+  WARD_ASSIGN_OR_RETURN(Bytes name_der, NameDer(X509_get_subject_name(cert.get())));
+  const ByteView key_id = SubjectKeyId(cert);
+  Bytes key_id_copy(key_id.begin(), key_id.end());
+  return PreparedIssuer(std::move(signer), std::move(cert), std::move(name_der),
+                        std::move(key_id_copy));
+}
+
+Result<IssuedCertificate> IssueX509SvidDer(const X509SvidParams& params,
+                                           const PreparedIssuer& issuer) {
+  return IssueSvid(params,
+                   {issuer.signer(), issuer.name_der(), issuer.key_id(), issuer.not_after()});
 }
 
 Result<Certificate> IssueX509Svid(const X509SvidParams& params, const Issuer& issuer) {

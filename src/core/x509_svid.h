@@ -3,6 +3,7 @@
 #ifndef WARD_CORE_X509_SVID_H_
 #define WARD_CORE_X509_SVID_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,12 +46,9 @@ struct CaCertificateParams {
 };
 
 struct X509SvidParams {
-  SpiffeId id;  // non-root path (X509-SVID.md §3.1)
-  PublicKey public_key;
+  SpiffeId id;           // non-root path (X509-SVID.md §3.1)
+  SubjectPublicKey key;  // a CSR's, or SubjectPublicKey::Of(public_key)
   std::vector<std::string> dns_names;
-  // The exact SubjectPublicKeyInfo DER of public_key when the caller has it (from a CSR), which
-  // saves re-encoding the key; empty: encoded here.
-  Bytes spki_der;
   std::string common_name;  // empty: empty subject, so the SAN is marked critical
   UnixSeconds not_before = 0;
   UnixSeconds not_after = 0;  // clamped to the issuer's notAfter
@@ -68,6 +66,32 @@ struct IssuedCertificate {
   UnixSeconds not_after = 0;
 };
 Result<IssuedCertificate> IssueX509SvidDer(const X509SvidParams& params, const Issuer& issuer);
+
+// A CA certificate and its signer, prepared once for issuing many SVIDs: the key is checked
+// against the certificate, and the issuer name and authority key ID that every SVID copies are
+// encoded, once rather than per certificate. Immutable; threads share it.
+class PreparedIssuer {
+ public:
+  static Result<PreparedIssuer> Create(std::shared_ptr<const Signer> signer, Certificate cert);
+
+  const Signer& signer() const { return *signer_; }
+  const Certificate& certificate() const { return certificate_; }
+  ByteView name_der() const { return name_der_; }
+  ByteView key_id() const { return key_id_; }  // empty: the certificate has none
+  UnixSeconds not_after() const { return not_after_; }
+
+ private:
+  PreparedIssuer(std::shared_ptr<const Signer> signer, Certificate cert, Bytes name_der,
+                 Bytes key_id);
+
+  std::shared_ptr<const Signer> signer_;
+  Certificate certificate_;
+  Bytes name_der_;
+  Bytes key_id_;
+  UnixSeconds not_after_;
+};
+Result<IssuedCertificate> IssueX509SvidDer(const X509SvidParams& params,
+                                           const PreparedIssuer& issuer);
 
 // The SPIFFE ID in a certificate's single URI SAN; fails on zero or several URI SANs or an
 // invalid ID. Checks nothing else.

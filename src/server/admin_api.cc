@@ -345,7 +345,7 @@ struct AdminApi::Routes {
     auto csr = ParseCsrDer(*csr_der);
     if (!csr.ok()) return ErrorResponse(csr.status());
     const auto start = std::chrono::steady_clock::now();
-    auto issued = api.deps_.ca.SignX509Svid(*id, csr->public_key, *ttl, *dns, UnixNow());
+    auto issued = api.deps_.ca.SignX509Svid(*id, csr->key, *ttl, *dns, UnixNow());
     if (!issued.ok()) return ErrorResponse(issued.status());
     api.signing_.Observe(
         {"x509"}, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

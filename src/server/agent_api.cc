@@ -167,8 +167,8 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
   }
 
   // Signs an agent SVID for `id` and records the agent; shared by attest and renew.
-  void IssueAgentSvid(const SpiffeId& id, const std::string& attestation_type, const PublicKey& key,
-                      bool include_id) {
+  void IssueAgentSvid(const SpiffeId& id, const std::string& attestation_type,
+                      const SubjectPublicKey& key, bool include_id) {
     auto existing = api.deps_.store.GetAgent(id.str());
     if (existing.ok() && existing->banned)
       return Deny(PermissionDenied("agent " + id.str() + " is banned"));
@@ -198,9 +198,9 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     if (!der.ok()) return der.status().WithContext("csr");
     return ParseCsrDer(*der);
   }
-  Result<PublicKey> CsrKey(const json& body) {
+  Result<SubjectPublicKey> CsrKey(const json& body) {
     WARD_ASSIGN_OR_RETURN(CertificateRequest csr, Csr(body));
-    return csr.public_key;
+    return std::move(csr.key);
   }
 
   void Attest() {
@@ -442,8 +442,8 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       }
       const store::RegistrationEntry& e = *authorized;
       const auto start = std::chrono::steady_clock::now();
-      auto issued = api.deps_.ca.SignX509SvidDer(e.spiffe_id, csr->public_key, csr->spki_der,
-                                                 e.x509_svid_ttl, e.dns_names, now);
+      auto issued =
+          api.deps_.ca.SignX509SvidDer(e.spiffe_id, csr->key, e.x509_svid_ttl, e.dns_names, now);
       if (!issued.ok()) {
         fail(issued.status());
         continue;

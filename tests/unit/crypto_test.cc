@@ -244,7 +244,9 @@ TEST(CsrTest, CreatesAndParsesWithProofOfPossession) {
     ASSERT_TRUE(der.ok());
     auto csr = ParseCsrDer(*der);
     ASSERT_TRUE(csr.ok()) << csr.status().message();
-    EXPECT_TRUE(csr->public_key.Equals(key.public_key()));
+    EXPECT_EQ(csr->key.spki_der, key.public_key().ToSpkiDer());
+    EXPECT_EQ(csr->key.info.family, key.info().family);
+    EXPECT_EQ(csr->key.info.bits, key.info().bits);
     EXPECT_EQ(csr->uri_sans, std::vector<std::string>{"spiffe://example.org/w"});
   }
 }
@@ -257,11 +259,94 @@ TEST(CsrTest, AgentShapedCsrsReadTheSameKeyAndSpki) {
     ASSERT_TRUE(der.ok());
     auto csr = ParseCsrDer(*der);
     ASSERT_TRUE(csr.ok()) << csr.status().message();
-    EXPECT_TRUE(csr->public_key.Equals(key.public_key()));
-    EXPECT_EQ(csr->spki_der, key.public_key().ToSpkiDer());
+    EXPECT_EQ(csr->key.spki_der, key.public_key().ToSpkiDer());
     EXPECT_TRUE(csr->uri_sans.empty());
-    EXPECT_EQ(csr->public_key.info().curve, t == KeyType::kEcP256 ? "P-256" : "P-384");
+    EXPECT_EQ(csr->key.info.family, KeyFamily::kEc);
+    EXPECT_EQ(csr->key.info.curve, key.info().curve);
+    EXPECT_EQ(csr->key.info.bits, key.info().bits);
   }
+}
+
+// The CertificationRequestInfo (the signed part) of a DER CSR.
+Bytes CsrInfo(ByteView csr) {
+  ByteView in = csr;
+  ByteView body = der::Read(in).value().content;
+  const ByteView cri_start = body;
+  EXPECT_TRUE(der::Read(body).ok());
+  return Bytes(cri_start.begin(), cri_start.end() - static_cast<ptrdiff_t>(body.size()));
+}
+
+// A DER CSR made of `cri` signed (ecdsa-with-SHA256) by `signer`, whatever `cri` says.
+Bytes SignCsrInfo(const Bytes& cri, const PrivateKey& signer) {
+  const Bytes sig = der::EcdsaRawToDer(JwsSign(signer, JwsAlgorithm::kEs256, cri).value()).value();
+  Bytes bits = {0x00};
+  bits.insert(bits.end(), sig.begin(), sig.end());
+  static constexpr uint8_t kEcdsaWithSha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+  Bytes content = cri;
+  content.insert(content.end(), std::begin(kEcdsaWithSha256), std::end(kEcdsaWithSha256));
+  const Bytes bit_string = der::Tlv(der::kBitString, bits);
+  content.insert(content.end(), bit_string.begin(), bit_string.end());
+  return der::Tlv(der::kSequence, content);
+}
+
+// A CSR carrying `carried`'s key but signed by `signer`: agent-shaped, so it takes the direct EC
+// path. Its signature is valid, just not by the key it claims.
+Bytes CsrSignedByAnotherKey(const PrivateKey& carried, const PrivateKey& signer) {
+  return SignCsrInfo(CsrInfo(CreateCsrDer(carried).value()), signer);
+}
+
+// The direct path verifies every CSR on one key object per thread, replacing its point each
+// time. Whatever came before (an accepted CSR, a rejected point, a forgery), each CSR must be
+// checked against its own key: a forgery carrying the key that was just accepted is refused, and
+// a genuine CSR after a rejected one is accepted.
+TEST(CsrTest, EachCsrIsVerifiedAgainstItsOwnKeyWhateverCameBefore) {
+  const PrivateKey a = NewKey();
+  const PrivateKey b = NewKey();
+  const Bytes genuine_a = CreateCsrDer(a).value();
+  const Bytes genuine_b = CreateCsrDer(b).value();
+  const Bytes b_signed_by_a = CsrSignedByAnotherKey(b, a);
+  const Bytes spki_a = a.public_key().ToSpkiDer();
+  Bytes off_curve = genuine_a;
+  const auto at = std::search(off_curve.begin(), off_curve.end(), spki_a.begin(), spki_a.end());
+  ASSERT_NE(at, off_curve.end());
+  *(at + static_cast<ptrdiff_t>(spki_a.size()) - 1) ^= 0x01;  // last byte of Y
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(ParseCsrDer(genuine_b).ok());
+    auto forged = ParseCsrDer(b_signed_by_a);
+    ASSERT_FALSE(forged.ok());
+    EXPECT_THAT(forged.status().message(), HasSubstr("proof of possession"));
+    ASSERT_TRUE(ParseCsrDer(genuine_a).ok());
+    EXPECT_FALSE(ParseCsrDer(b_signed_by_a).ok());
+    EXPECT_THAT(ParseCsrDer(off_curve).status().message(), HasSubstr("not a valid EC point"));
+    auto after = ParseCsrDer(genuine_b);
+    ASSERT_TRUE(after.ok()) << after.status().message();
+    EXPECT_EQ(after->key.spki_der, b.public_key().ToSpkiDer());
+  }
+}
+
+// The same on many threads at once: each has its own key object.
+TEST(CsrTest, VerifiesConcurrentlyOnManyThreads) {
+  std::vector<PrivateKey> keys;
+  std::vector<Bytes> genuine, forged;
+  for (int i = 0; i < 4; ++i) keys.push_back(NewKey());
+  for (int i = 0; i < 4; ++i) {
+    genuine.push_back(CreateCsrDer(keys[i]).value());
+    forged.push_back(CsrSignedByAnotherKey(keys[i], keys[(i + 1) % 4]));
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int n = 0; n < 25; ++n) {
+        const size_t i = static_cast<size_t>((t + n) % 4);
+        if (!ParseCsrDer(genuine[i]).ok()) ++wrong;
+        if (ParseCsrDer(forged[i]).ok()) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(CsrTest, RejectsAPointOffTheCurve) {
@@ -284,31 +369,13 @@ TEST(CsrTest, RejectsAMalformedKeyAlgorithmEvenWhenSigned) {
   PrivateKey key = NewKey();
   auto der = CreateCsrDer(key);
   ASSERT_TRUE(der.ok());
-  ByteView in = *der;
-  auto outer = der::Read(in);
-  ASSERT_TRUE(outer.ok());
-  ByteView body = outer->content;
-  const ByteView cri_start = body;
-  ASSERT_TRUE(der::Read(body).ok());
-  Bytes cri(cri_start.begin(), cri_start.end() - static_cast<ptrdiff_t>(body.size()));
+  Bytes cri = CsrInfo(*der);
   const Bytes spki = key.public_key().ToSpkiDer();
   const auto at = std::search(cri.begin(), cri.end(), spki.begin(), spki.end());
   ASSERT_NE(at, cri.end());
   ASSERT_EQ(*(at + 2), 0x30);
   *(at + 2) = 0x31;  // AlgorithmIdentifier as a SET
-  auto raw = JwsSign(key, JwsAlgorithm::kEs256, cri);
-  ASSERT_TRUE(raw.ok());
-  auto sig = der::EcdsaRawToDer(*raw);
-  ASSERT_TRUE(sig.ok());
-  Bytes bits = {0x00};
-  bits.insert(bits.end(), sig->begin(), sig->end());
-  static constexpr uint8_t kEcdsaWithSha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
-                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
-  Bytes content = cri;
-  content.insert(content.end(), std::begin(kEcdsaWithSha256), std::end(kEcdsaWithSha256));
-  const Bytes bit_string = der::Tlv(der::kBitString, bits);
-  content.insert(content.end(), bit_string.begin(), bit_string.end());
-  EXPECT_FALSE(ParseCsrDer(der::Tlv(der::kSequence, content)).ok());
+  EXPECT_FALSE(ParseCsrDer(SignCsrInfo(cri, key)).ok());
 }
 
 TEST(CsrTest, RejectsTamperedSignature) {

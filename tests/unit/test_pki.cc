@@ -32,6 +32,8 @@ UnixSeconds Now() {
       .count();
 }
 
+SubjectPublicKey Subject(const PublicKey& key) { return SubjectPublicKey::Of(key).value(); }
+
 PrivateKey NewKey(KeyType type) {
   auto key = PrivateKey::Generate(type);
   Check(key.ok(), "key generation");

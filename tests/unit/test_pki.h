@@ -30,6 +30,8 @@ Certificate MakeCert(const CertSpec& spec, const PublicKey& subject_key,
 CertSpec CaSpec(const std::string& td);
 
 PrivateKey NewKey(KeyType type = KeyType::kEcP256);
+// `key` as an SVID's subject key (SubjectPublicKey::Of, which must succeed).
+SubjectPublicKey Subject(const PublicKey& key);
 UnixSeconds Now();
 
 }  // namespace ward::testing

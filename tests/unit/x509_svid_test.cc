@@ -20,6 +20,7 @@ using ::testing::HasSubstr;
 using testing::MakeCert;
 using testing::NewKey;
 using testing::Now;
+using testing::Subject;
 
 SpiffeId Id(std::string_view s) { return SpiffeId::Parse(s).value(); }
 TrustDomain Td(std::string_view s) { return TrustDomain::Parse(s).value(); }
@@ -45,7 +46,7 @@ struct TestCa {
   Result<Certificate> Issue(const std::string& id, const PublicKey& pub,
                             std::string common_name = "") const {
     return IssueX509Svid({.id = Id(id),
-                          .public_key = pub,
+                          .key = Subject(pub),
                           .common_name = std::move(common_name),
                           .not_before = Now() - 10,
                           .not_after = Now() + 3600},
@@ -107,7 +108,7 @@ TEST(X509SvidBuilderTest, SanIsNotCriticalWhenSubjectIsSet) {
 TEST(X509SvidBuilderTest, DnsNamesAreAddedBesideTheSingleUri) {
   TestCa ca("example.org");
   auto leaf = IssueX509Svid({.id = Id("spiffe://example.org/web"),
-                             .public_key = NewKey().public_key(),
+                             .key = Subject(NewKey().public_key()),
                              .dns_names = {"web.example.org", "web"},
                              .not_before = Now(),
                              .not_after = Now() + 60},
@@ -116,7 +117,7 @@ TEST(X509SvidBuilderTest, DnsNamesAreAddedBesideTheSingleUri) {
   EXPECT_EQ(leaf->UriSans().size(), 1u);
   EXPECT_EQ(leaf->DnsSans(), (std::vector<std::string>{"web.example.org", "web"}));
   EXPECT_FALSE(IssueX509Svid({.id = Id("spiffe://example.org/web"),
-                              .public_key = NewKey().public_key(),
+                              .key = Subject(NewKey().public_key()),
                               .dns_names = {"bad name"},
                               .not_before = Now(),
                               .not_after = Now() + 60},
@@ -140,7 +141,7 @@ TEST(X509SvidBuilderTest, RefusesRootIdLeafAndPathCa) {
 TEST(X509SvidBuilderTest, LeafNeverOutlivesItsIssuer) {
   TestCa ca("example.org");
   auto leaf = IssueX509Svid({.id = Id("spiffe://example.org/web"),
-                             .public_key = NewKey().public_key(),
+                             .key = Subject(NewKey().public_key()),
                              .not_before = Now(),
                              .not_after = Now() + 10 * 86400},
                             Issuer{ca.key, &ca.cert});
@@ -152,7 +153,7 @@ TEST(X509SvidBuilderTest, RefusesMismatchedIssuerKey) {
   TestCa ca("example.org");
   PrivateKey other = NewKey();
   EXPECT_FALSE(IssueX509Svid({.id = Id("spiffe://example.org/web"),
-                              .public_key = NewKey().public_key(),
+                              .key = Subject(NewKey().public_key()),
                               .not_before = Now(),
                               .not_after = Now() + 60},
                              Issuer{other, &ca.cert})
@@ -197,11 +198,10 @@ TEST(X509SvidBuilderTest, TheDerPathMatchesTheParsedCertificate) {
   const Bytes csr_der = CreateCsrDer(workload).value();
   auto csr = ParseCsrDer(csr_der);
   ASSERT_TRUE(csr.ok());
-  ASSERT_FALSE(csr->spki_der.empty());
-  EXPECT_EQ(csr->spki_der, workload.public_key().ToSpkiDer());
+  ASSERT_FALSE(csr->key.spki_der.empty());
+  EXPECT_EQ(csr->key.spki_der, workload.public_key().ToSpkiDer());
   auto issued = IssueX509SvidDer({.id = Id("spiffe://example.org/w"),
-                                  .public_key = csr->public_key,
-                                  .spki_der = csr->spki_der,
+                                  .key = csr->key,
                                   .not_before = Now() - 10,
                                   .not_after = Now() + 600},
                                  Issuer{ca.key, &ca.cert});
