@@ -202,12 +202,18 @@ if wait_for "resync" 40 sh -c "node '$NODE_DIR/workload_client.mjs' fetch-x509 '
 else fail "server back: sync resumes" "$(tail -5 agent.log)"; fi
 
 # --- restart resumes the saved identity; ban stops the agent ----------------------------------------
+wl watch "$SOCK" 30 >watch4.jsonl &
+wait_for "stream open before SIGTERM" 10 sh -c 'test -s watch4.jsonl' || true
 kill "$AGENT_PID"
 T0=$(date +%s%3N)
 wait "$AGENT_PID" 2>/dev/null || true
 stopped_ms=$(( $(date +%s%3N) - T0 ))
-[ "$stopped_ms" -lt 3000 ] && pass "agent stops promptly on SIGTERM, long poll in flight (${stopped_ms} ms)" ||
+[ "$stopped_ms" -lt 3000 ] &&
+  pass "agent stops promptly on SIGTERM, long poll and a stream in flight (${stopped_ms} ms)" ||
   fail "agent stops promptly on SIGTERM" "${stopped_ms} ms"
+if wait_for "stream ended" 5 grep -q '"error":"UNAVAILABLE".*shutting down' watch4.jsonl; then
+  pass "an open stream is ended with UNAVAILABLE when the agent stops"
+else fail "an open stream is ended with UNAVAILABLE when the agent stops" "$(cat watch4.jsonl | cut -c1-300)"; fi
 : >agent.log
 if start_agent agent --trust-bundle bundle.pem; then
   grep -q "resuming the saved agent identity" agent.log && pass "restarted agent resumes its saved identity" ||
