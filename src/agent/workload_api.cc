@@ -17,6 +17,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 
 #include "core/clock.h"
@@ -231,6 +232,19 @@ class Service {
   // Starts waiting for calls of every method on `cq`, which the caller drains.
   void Serve(grpc::ServerCompletionQueue* cq);
 
+  // Starts an operation with `tag` (a Completion) on the queue, unless the queue is closed, in
+  // which case the tag is discarded: gRPC aborts on an operation started on a queue that is shut
+  // down, and completions still being handled can start operations (the next call's request, a
+  // stream's next write).
+  template <typename Start>
+  void Issue(void* tag, Start&& start);
+  // Shuts the queue down; operations issued afterwards are discarded.
+  void CloseQueue() {
+    std::unique_lock<std::shared_mutex> lock(queue_mu_);
+    queue_open_ = false;
+    if (cq_ != nullptr) cq_->Shutdown();
+  }
+
   PeerTable& peers() { return peers_; }
   WorkerPool& workers() { return workers_; }
   IdentityProvider& provider() { return provider_; }
@@ -418,6 +432,8 @@ class Service {
   telemetry::Logger& log_;
   SpiffeWorkloadAPI::AsyncService async_;
   grpc::ServerCompletionQueue* cq_ = nullptr;
+  std::shared_mutex queue_mu_;
+  bool queue_open_ = true;
   WorkloadAttestor attestor_;
   PeerTable peers_;
   std::mutex memo_mu_;
@@ -456,6 +472,13 @@ class Completion {
   Fn fn_;
 };
 
+template <typename Start>
+void Service::Issue(void* tag, Start&& start) {
+  std::shared_lock<std::shared_mutex> lock(queue_mu_);
+  if (!queue_open_) return Completion::Discard(tag);
+  start(tag);
+}
+
 // One unary call, alive until its answer has gone out.
 template <typename Request, typename Response>
 struct UnaryCall : std::enable_shared_from_this<UnaryCall<Request, Response>> {
@@ -464,38 +487,43 @@ struct UnaryCall : std::enable_shared_from_this<UnaryCall<Request, Response>> {
   Response response;
   grpc::ServerAsyncResponseWriter<Response> responder{&ctx};
 
-  void Finish(const Status& status) {
-    void* sent = Completion::Arm([self = this->shared_from_this()](bool) {});
-    if (status.ok()) {
-      responder.Finish(response, grpc::Status::OK, sent);
-    } else {
-      responder.FinishWithError(ToGrpc(status), sent);
-    }
+  void Finish(Service& service, const Status& status) {
+    service.Issue(Completion::Arm([self = this->shared_from_this()](bool) {}), [&](void* tag) {
+      if (status.ok()) {
+        responder.Finish(response, grpc::Status::OK, tag);
+      } else {
+        responder.FinishWithError(ToGrpc(status), tag);
+      }
+    });
   }
 };
 
 void Service::AwaitValidate() {
   auto call = std::make_shared<UnaryCall<ValidateJWTSVIDRequest, ValidateJWTSVIDResponse>>();
-  async_.RequestValidateJWTSVID(
-      &call->ctx, &call->request, &call->responder, cq_, cq_,
-      Completion::Arm([this, call](bool ok) {
-        if (!ok) return;  // shutting down
-        AwaitValidate();
-        // On the queue's thread: validation never waits on anything.
-        call->Finish(DoValidate(call->ctx, call->request, &call->response));
-      }));
+  Issue(Completion::Arm([this, call](bool ok) {
+          if (!ok) return;  // shutting down
+          AwaitValidate();
+          // On the queue's thread: validation never waits on anything.
+          call->Finish(*this, DoValidate(call->ctx, call->request, &call->response));
+        }),
+        [&](void* tag) {
+          async_.RequestValidateJWTSVID(&call->ctx, &call->request, &call->responder, cq_, cq_,
+                                        tag);
+        });
 }
 
 void Service::AwaitFetchJwt() {
   auto call = std::make_shared<UnaryCall<JWTSVIDRequest, JWTSVIDResponse>>();
-  async_.RequestFetchJWTSVID(
-      &call->ctx, &call->request, &call->responder, cq_, cq_,
-      Completion::Arm([this, call](bool ok) {
-        if (!ok) return;
-        AwaitFetchJwt();
-        workers_.Post(
-            [this, call] { call->Finish(DoFetchJwt(call->ctx, call->request, &call->response)); });
-      }));
+  Issue(Completion::Arm([this, call](bool ok) {
+          if (!ok) return;
+          AwaitFetchJwt();
+          workers_.Post([this, call] {
+            call->Finish(*this, DoFetchJwt(call->ctx, call->request, &call->response));
+          });
+        }),
+        [&](void* tag) {
+          async_.RequestFetchJWTSVID(&call->ctx, &call->request, &call->responder, cq_, cq_, tag);
+        });
 }
 
 // Asks gRPC for a server-streaming method's next call (AsyncService::RequestX on the queue).
@@ -522,17 +550,22 @@ class Stream final : public Watcher,
     // finished or cancelled), and never for a request that failed.
     void* done = Completion::Arm([stream](bool) { stream->OnDone(); });
     stream->ctx_.AsyncNotifyWhenDone(done);
-    request(&stream->ctx_, &stream->request_, &stream->writer_,
-            Completion::Arm([stream, done, &service, request, build](bool ok) {
-              if (!ok) {  // shutting down: no call, so no end-of-call notification either
-                Completion::Discard(done);
-                return;
-              }
-              Await(service, request, build);
-              // Attesting the caller reads /proc and may read the user database: not on the
-              // queue's thread.
-              service.workers().Post([stream] { stream->Start(); });
-            }));
+    void* started = Completion::Arm([stream, done, &service, request, build](bool ok) {
+      if (!ok) {  // shutting down: no call, so no end-of-call notification either
+        Completion::Discard(done);
+        return;
+      }
+      Await(service, request, build);
+      // Attesting the caller reads /proc and may read the user database: not on the queue's
+      // thread.
+      service.workers().Post([stream] { stream->Start(); });
+    });
+    bool issued = false;
+    service.Issue(started, [&](void* tag) {
+      issued = true;
+      request(&stream->ctx_, &stream->request_, &stream->writer_, tag);
+    });
+    if (!issued) Completion::Discard(done);
   }
 
   void Refresh() override {
@@ -590,9 +623,9 @@ class Stream final : public Watcher,
     last_sent_ = std::move(bytes);
     message_ = std::move(next).value();
     writing_ = true;
-    writer_.Write(message_, Completion::Arm([self = this->shared_from_this()](bool ok) {
-                    self->OnWriteDone(ok);
-                  }));
+    service_.Issue(
+        Completion::Arm([self = this->shared_from_this()](bool ok) { self->OnWriteDone(ok); }),
+        [&](void* tag) { writer_.Write(message_, tag); });
   }
 
   void OnWriteDone(bool ok) {
@@ -625,7 +658,8 @@ class Stream final : public Watcher,
   void StartFinishLocked() {
     const grpc::Status status = *finish_status_;
     finish_status_.reset();
-    writer_.Finish(status, Completion::Arm([self = this->shared_from_this()](bool) {}));
+    service_.Issue(Completion::Arm([self = this->shared_from_this()](bool) {}),
+                   [&](void* tag) { writer_.Finish(status, tag); });
   }
 
   Service& service_;
@@ -646,19 +680,23 @@ class Stream final : public Watcher,
 // Methods Ward does not serve (the WIT-SVID draft): answered UNIMPLEMENTED, as a server without
 // them would.
 template <typename Request, typename Response>
-void AwaitUnimplemented(RequestStream<Request, Response> request) {
+void AwaitUnimplemented(Service& service, RequestStream<Request, Response> request) {
   struct Call {
     grpc::ServerContext ctx;
     Request request;
     grpc::ServerAsyncWriter<Response> writer{&ctx};
   };
   auto call = std::make_shared<Call>();
-  request(&call->ctx, &call->request, &call->writer, Completion::Arm([call, request](bool ok) {
-    if (!ok) return;
-    AwaitUnimplemented(request);
-    call->writer.Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not served by this agent"),
-                        Completion::Arm([call](bool) {}));
-  }));
+  service.Issue(Completion::Arm([&service, call, request](bool ok) {
+                  if (!ok) return;
+                  AwaitUnimplemented(service, request);
+                  service.Issue(Completion::Arm([call](bool) {}), [&](void* tag) {
+                    call->writer.Finish(
+                        grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not served by this agent"),
+                        tag);
+                  });
+                }),
+                [&](void* tag) { request(&call->ctx, &call->request, &call->writer, tag); });
 }
 
 void Service::Serve(grpc::ServerCompletionQueue* cq) {
@@ -694,11 +732,11 @@ void Service::Serve(grpc::ServerCompletionQueue* cq) {
         return out;
       });
   AwaitUnimplemented<WITSVIDRequest, WITSVIDResponse>(
-      [this](auto* ctx, auto* req, auto* writer, void* tag) {
+      *this, [this](auto* ctx, auto* req, auto* writer, void* tag) {
         async_.RequestFetchWITSVID(ctx, req, writer, cq_, cq_, tag);
       });
   AwaitUnimplemented<WITBundlesRequest, WITBundlesResponse>(
-      [this](auto* ctx, auto* req, auto* writer, void* tag) {
+      *this, [this](auto* ctx, auto* req, auto* writer, void* tag) {
         async_.RequestFetchWITBundles(ctx, req, writer, cq_, cq_, tag);
       });
 }
@@ -757,7 +795,7 @@ class ServerImpl final : public WorkloadApiServer {
     service_.Stop();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     service_.StopWorkers();
-    if (cq_) cq_->Shutdown();
+    service_.CloseQueue();
     if (cq_thread_.joinable()) cq_thread_.join();
     if (!path_.empty()) ::unlink(path_.c_str());
   }
