@@ -5,7 +5,8 @@
 #   bench/report/charts.sh RESULTS_DIR OUT_DIR
 #
 # Reads from RESULTS_DIR (each file one JSON object unless noted):
-#   openssl.json      {"sign_us","verify_us"}                 ECDSA P-256 floor from openssl speed
+#   openssl.json      {"sign_us","verify_us","after":{...}}   ECDSA P-256 floor from openssl speed
+#                                                             (at the start; "after": re-measured)
 #   issue.json        {"issued",...,"server_cpu_us_per_op"}   Ward X.509-SVID issuance, agent API
 #   micro.json        {"jwt_mint_us","jwt_validate_us","x509_issue_us"}  Ward microbenchmarks
 #   fetch.json, jwt_validate.json, jwt_validate_cached.json   {"p50_ms","p99_ms",...} Workload API
