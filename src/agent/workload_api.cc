@@ -28,6 +28,9 @@ namespace {
 
 constexpr char kHeader[] = "workload.spiffe.io";
 constexpr size_t kWorkers = 4;
+// No request of the Workload API comes near this (the largest is a 16 KiB token to validate);
+// gRPC's default would let any local process make the agent read 4 MiB per message.
+constexpr int kMaxRequestBytes = 64 * 1024;
 
 grpc::Status ToGrpc(const Status& s) {
   if (s.ok()) return grpc::Status::OK;
@@ -397,6 +400,10 @@ class Service {
     WARD_RETURN_IF_ERROR(Admit(ctx).status());
     if (req.audience().empty()) return InvalidArgument("audience must be specified");
     if (req.svid().empty()) return InvalidArgument("svid must be specified");
+    // Checked before the token is hashed for the validation cache.
+    if (req.svid().size() > kMaxJwtBytes) {
+      return InvalidArgument("svid is longer than " + std::to_string(kMaxJwtBytes) + " bytes");
+    }
     auto validated = provider_.ValidateJwt(req.svid(), req.audience());
     if (!validated.ok()) return InvalidArgument(validated.status().message());
     resp->set_spiffe_id(validated->id.str());
@@ -773,6 +780,7 @@ class ServerImpl final : public WorkloadApiServer {
     path_ = path;
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.grpc_service());
+    builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
     cq_ = builder.AddCompletionQueue();
     server_ = builder.BuildAndStart();
     if (!server_) return Internal("cannot start the gRPC server");

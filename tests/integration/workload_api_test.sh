@@ -136,6 +136,13 @@ out=$(wl validate "$SOCK" other "$TOK" || true)
   fail "ValidateJWTSVID refuses a wrong audience" "$out"
 out=$(wl fetch-jwt "$SOCK" "" || true)
 [[ "$out" == *INVALID_ARGUMENT* ]] && pass "empty audience: InvalidArgument" || fail "empty audience: InvalidArgument" "$out"
+out=$(wl validate "$SOCK" db "$(head -c 20000 /dev/zero | tr '\0' a)" || true)
+[[ "$out" == *INVALID_ARGUMENT*longer* ]] && pass "ValidateJWTSVID refuses a token over 16 KiB" ||
+  fail "ValidateJWTSVID refuses a token over 16 KiB" "$out"
+out=$(wl validate "$SOCK" db "$(head -c 100000 /dev/zero | tr '\0' a)" || true)
+[[ "$out" == *RESOURCE_EXHAUSTED* ]] && pass "a request over 64 KiB is refused (ResourceExhausted)" ||
+  fail "a request over 64 KiB is refused" "$out"
+expect_ok "the agent serves on after an oversized request" wl validate "$SOCK" db "$TOK"
 expect_ok "ward api validate jwt agrees" "$WARD" api validate jwt --socket "unix://$SOCK" --audience db "$TOK"
 
 # --- the standard's error cases --------------------------------------------------------------------
