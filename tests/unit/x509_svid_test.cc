@@ -216,6 +216,41 @@ TEST(X509SvidBuilderTest, TheDerPathMatchesTheParsedCertificate) {
   EXPECT_TRUE(VerifyX509Svid({*parsed}, set, Now()).ok());
 }
 
+// What the CA signs with: the same certificate as through an Issuer, with the issuer's name,
+// authority key ID and notAfter read once.
+TEST(X509SvidBuilderTest, APreparedIssuerIssuesWhatAnIssuerDoes) {
+  TestCa ca("example.org");
+  auto prepared = PreparedIssuer::Create(std::make_shared<LocalSigner>(ca.key), ca.cert);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().message();
+  const PrivateKey workload = NewKey();
+  auto issued = IssueX509SvidDer({.id = Id("spiffe://example.org/w"),
+                                  .key = Subject(workload.public_key()),
+                                  .not_before = Now() - 10,
+                                  .not_after = Now() + 10 * 86400},
+                                 *prepared);
+  ASSERT_TRUE(issued.ok()) << issued.status().message();
+  EXPECT_EQ(issued->not_after, ca.cert.not_after());  // clamped to the issuer's
+  auto leaf = Certificate::FromDer(issued->der);
+  ASSERT_TRUE(leaf.ok());
+  EXPECT_TRUE(leaf->public_key().Equals(workload.public_key()));
+  EXPECT_EQ(X509_NAME_cmp(X509_get_issuer_name(leaf->get()), X509_get_subject_name(ca.cert.get())),
+            0);
+  const ASN1_OCTET_STRING* ca_kid = X509_get0_subject_key_id(ca.cert.get());
+  const ASN1_OCTET_STRING* leaf_akid = X509_get0_authority_key_id(leaf->get());
+  ASSERT_NE(ca_kid, nullptr);
+  ASSERT_NE(leaf_akid, nullptr);
+  EXPECT_EQ(ASN1_OCTET_STRING_cmp(ca_kid, leaf_akid), 0);
+  auto verified = VerifyX509Svid({*leaf}, ca.Bundle(), Now());
+  ASSERT_TRUE(verified.ok()) << verified.status().message();
+  EXPECT_EQ(verified->id.str(), "spiffe://example.org/w");
+}
+
+TEST(X509SvidBuilderTest, APreparedIssuerNeedsTheCertificatesKey) {
+  TestCa ca("example.org");
+  EXPECT_FALSE(PreparedIssuer::Create(std::make_shared<LocalSigner>(NewKey()), ca.cert).ok());
+  EXPECT_FALSE(PreparedIssuer::Create(nullptr, ca.cert).ok());
+}
+
 TEST(X509SvidBuilderTest, WorksForEveryKeyType) {
   for (KeyType type : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kRsa2048}) {
     TestCa ca("example.org", type);
