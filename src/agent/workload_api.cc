@@ -256,6 +256,14 @@ class Service {
 
   void AddWatcher(const std::shared_ptr<Watcher>& w) {
     std::lock_guard<std::mutex> lock(watch_mu_);
+    // A stream is made with make_shared, so a weak reference keeps its memory until dropped. The
+    // notifier drops ended streams' references every few seconds; short calls (a FetchX509SVID
+    // read once) can open thousands a second, so they are also dropped whenever the list has
+    // doubled since the last sweep: amortized O(1) per stream, at most twice the open ones kept.
+    if (watchers_.size() >= sweep_at_) {
+      std::erase_if(watchers_, [](const std::weak_ptr<Watcher>& x) { return x.expired(); });
+      sweep_at_ = std::max<size_t>(64, 2 * watchers_.size());
+    }
     watchers_.push_back(w);
   }
 
@@ -453,6 +461,7 @@ class Service {
   std::map<std::string, Memo> x509_memo_;
   std::mutex watch_mu_;
   std::vector<std::weak_ptr<Watcher>> watchers_;
+  size_t sweep_at_ = 64;
   std::atomic<bool> stopping_{false};
   std::thread notifier_;
   // Declared last, so it is destroyed first: no queued task outlives what it touches.
