@@ -259,7 +259,7 @@ class Service {
     // A stream is made with make_shared, so a weak reference keeps its memory until dropped. The
     // notifier drops ended streams' references every few seconds; short calls (a FetchX509SVID
     // read once) can open thousands a second, so they are also dropped whenever the list has
-    // doubled since the last sweep: amortized O(1) per stream, at most twice the open ones kept.
+    // doubled since the last sweep (here or the notifier's): amortized O(1) per stream.
     if (watchers_.size() >= sweep_at_) {
       std::erase_if(watchers_, [](const std::weak_ptr<Watcher>& x) { return x.expired(); });
       sweep_at_ = std::max<size_t>(64, 2 * watchers_.size());
@@ -433,14 +433,13 @@ class Service {
   std::vector<std::shared_ptr<Watcher>> LiveWatchers() {
     std::vector<std::shared_ptr<Watcher>> live;
     std::lock_guard<std::mutex> lock(watch_mu_);
-    for (auto it = watchers_.begin(); it != watchers_.end();) {
-      if (auto w = it->lock()) {
-        live.push_back(std::move(w));
-        ++it;
-      } else {
-        it = watchers_.erase(it);
-      }
-    }
+    std::erase_if(watchers_, [&live](const std::weak_ptr<Watcher>& w) {
+      auto open = w.lock();
+      if (!open) return true;
+      live.push_back(std::move(open));
+      return false;
+    });
+    sweep_at_ = std::max<size_t>(64, 2 * watchers_.size());
     return live;
   }
 
@@ -586,12 +585,15 @@ class Stream final : public Watcher,
   }
 
   void Refresh() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finished_) return;
-    if (writing_) {
-      pending_ = true;
-      return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return;
+      if (writing_) {
+        pending_ = true;
+        return;
+      }
     }
+    // Posted without the lock: once the workers have stopped, Post runs Send right here.
     service_.workers().Post([self = this->shared_from_this()] { self->Send(false); });
   }
 
@@ -609,6 +611,11 @@ class Stream final : public Watcher,
       caller_ = std::move(caller).value();
     }
     service_.AddWatcher(this->shared_from_this());
+    // Stop() ends the streams it finds among the watchers; one added after it looked ends here.
+    // (Both take the watcher lock, so either Stop() saw this stream or this sees `stopping`.)
+    if (service_.stopping()) {
+      return Close(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the agent is shutting down"));
+    }
     Send(/*first=*/true);
   }
 
@@ -632,11 +639,13 @@ class Stream final : public Watcher,
     if (!next.ok()) return FinishLocked(ToGrpc(next.status()));
     std::string bytes;
     next->SerializeToString(&bytes);
-    if (!first && bytes == last_sent_) return;
+    // Also for the first message: a refresh may have sent the same state already.
+    if (sent_any_ && bytes == last_sent_) return;
     if (writing_) {
       pending_ = true;
       return;
     }
+    sent_any_ = true;
     last_sent_ = std::move(bytes);
     message_ = std::move(next).value();
     writing_ = true;
@@ -646,18 +655,18 @@ class Stream final : public Watcher,
   }
 
   void OnWriteDone(bool ok) {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok) {
-      finished_ = true;  // the caller is gone: nothing more can be sent
-      return;
-    }
-    if (finish_status_) {
-      StartFinishLocked();
-    } else if (pending_ && !finished_) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok) {
+        finished_ = true;  // the caller is gone: nothing more can be sent
+        return;
+      }
+      if (finish_status_) return StartFinishLocked();
+      if (!pending_ || finished_) return;
       pending_ = false;
-      service_.workers().Post([self = this->shared_from_this()] { self->Send(false); });
     }
+    service_.workers().Post([self = this->shared_from_this()] { self->Send(false); });
   }
 
   void OnDone() {
@@ -688,6 +697,7 @@ class Stream final : public Watcher,
   Caller caller_;  // set once by Start, before any Send
   Response message_;
   std::string last_sent_;
+  bool sent_any_ = false;
   bool writing_ = false;
   bool pending_ = false;
   bool finished_ = false;
