@@ -247,9 +247,13 @@ class Agent final : public IdentityProvider {
     const BundleSnapshot snapshot = cache_.Bundles();
     const auto bundle_of = [&snapshot](std::string_view td) -> std::shared_ptr<const TrustBundle> {
       if (snapshot.own && snapshot.own->trust_domain().name() == td) return snapshot.own;
-      const auto it = snapshot.federated.find(std::string(td));
+      const auto it = snapshot.federated.find(td);
       return it == snapshot.federated.end() ? nullptr : it->second;
     };
+    // Refused before it is hashed for the cache (the validator refuses it too, later).
+    if (token.size() > kMaxJwtBytes) {
+      return InvalidArgument("token is longer than " + std::to_string(kMaxJwtBytes) + " bytes");
+    }
     const int64_t now = UnixNow();
     const auto digest = JwtValidationCache::Hash(token);
     if (auto hit = validated_.Find(digest, audience, bundle_of, now)) return std::move(*hit);

@@ -71,7 +71,7 @@ void AgentCache::SetBundle(TrustBundle bundle) {
 
 void AgentCache::SetFederatedBundles(std::map<std::string, TrustBundle> bundles) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::map<std::string, std::shared_ptr<const TrustBundle>> next;
+  FederatedBundles next;
   bool same = bundles.size() == federated_.size();
   for (auto& [td, b] : bundles) {
     const auto it = federated_.find(td);

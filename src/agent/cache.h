@@ -42,9 +42,13 @@ struct CachedSvid {
 // An SVID as a stream sends it: shared so a snapshot costs no copy of the bytes.
 using SvidRef = std::shared_ptr<const CachedSvid>;
 
+// Bundles of federated trust domains, by name; std::less<> so a lookup by string_view allocates
+// nothing.
+using FederatedBundles = std::map<std::string, std::shared_ptr<const TrustBundle>, std::less<>>;
+
 struct BundleSnapshot {
   std::shared_ptr<const TrustBundle> own;
-  std::map<std::string, std::shared_ptr<const TrustBundle>> federated;  // by trust domain name
+  FederatedBundles federated;
 };
 
 class AgentCache {
@@ -107,7 +111,7 @@ class AgentCache {
   std::list<std::string> lru_;  // most recently used first
   std::set<std::string> tainted_;
   std::shared_ptr<const TrustBundle> bundle_;
-  std::map<std::string, std::shared_ptr<const TrustBundle>> federated_;
+  FederatedBundles federated_;
 };
 
 }  // namespace ward::agent

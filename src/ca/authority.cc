@@ -7,15 +7,17 @@
 
 #include "core/base64.h"
 #include "core/digest.h"
+#include "core/random.h"
 
 namespace ward::ca {
 namespace {
 
 using nlohmann::json;
 
-std::string RandomHex(size_t bytes) {
+// Unique names for authorities and their keys (not secret).
+Result<std::string> RandomHex(size_t bytes) {
   std::vector<unsigned char> raw(bytes);
-  RAND_bytes(raw.data(), static_cast<int>(bytes));
+  WARD_RETURN_IF_ERROR(FillRandomValue(raw.data(), raw.size()));
   return HexEncode(raw);
 }
 
@@ -233,7 +235,8 @@ Result<CertificateAuthority::Authority> CertificateAuthority::NewX509Authority(
     a.info.key_id = reuse_key_of->info.key_id;
     a.key_created_at = reuse_key_of->key_created_at;
   } else {
-    a.info.key_id = "x509-ca-" + RandomHex(8);
+    WARD_ASSIGN_OR_RETURN(std::string suffix, RandomHex(8));
+    a.info.key_id = "x509-ca-" + suffix;
     WARD_ASSIGN_OR_RETURN(a.key, keys_.GenerateKey(a.info.key_id, config_.key_type));
     a.key_created_at = now;
   }
@@ -266,7 +269,7 @@ Result<CertificateAuthority::Authority> CertificateAuthority::NewJwtAuthority(in
   Authority a;
   a.info.kind = AuthorityKind::kJwt;
   a.info.created_at = now;
-  a.info.id = RandomHex(16);
+  WARD_ASSIGN_OR_RETURN(a.info.id, RandomHex(16));
   a.info.key_id = "jwt-" + a.info.id;
   WARD_ASSIGN_OR_RETURN(a.key, keys_.GenerateKey(a.info.key_id, config_.key_type));
   a.key_created_at = now;

@@ -264,7 +264,8 @@ Result<Bytes> CreateCsrDer(const PrivateKey& key, std::string_view uri_san) {
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     if (ok != 1) return Internal("cannot add CSR SAN: " + ossl::DrainErrors());
   }
-  const EVP_MD* md = key.info().curve == "P-384" ? EVP_sha384() : EVP_sha256();
+  const EVP_MD* md = FetchedDigest(key.info().curve == "P-384" ? DigestAlgorithm::kSha384
+                                                               : DigestAlgorithm::kSha256);
   if (X509_REQ_sign(req.get(), key.get(), md) <= 0) {
     return Internal("cannot sign CSR: " + ossl::DrainErrors());
   }

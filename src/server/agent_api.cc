@@ -462,23 +462,18 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
         }
       }
       // Keys in the order nlohmann would sort them. The entry ID came out of the JSON parser
-      // (valid UTF-8); the ID, authority and base64 are ASCII.
+      // (valid UTF-8) and the IDs are ASCII, so nothing is ever replaced here.
       std::string text = "{\"authority\":";
-      bool ok = AppendJsonString(issued->authority_id, &text);
+      AppendJsonString(issued->authority_id, &text, InvalidUtf8::kReplace);
       text += ",\"entry_id\":";
-      ok = ok && AppendJsonString(entry_id, &text);
+      AppendJsonString(entry_id, &text, InvalidUtf8::kReplace);
       text += ",\"expires_at\":" + std::to_string(issued->leaf.not_after) + ",\"spiffe_id\":";
-      ok = ok && AppendJsonString(e.spiffe_id.str(), &text);
+      AppendJsonString(e.spiffe_id.str(), &text, InvalidUtf8::kReplace);
       text += ",\"svid\":[\"";
       AppendBase64(issued->leaf.der, &text);
       text += '"';
       text += inter->second;
       text += "]}";
-      if (!ok) {
-        issued_events.pop_back();
-        fail(Internal("cannot express the SVID's fields as JSON"));
-        continue;
-      }
       issued_at.push_back(results.size());
       results.push_back(std::move(text));
     }

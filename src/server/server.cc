@@ -63,17 +63,18 @@ Result<SecureBytes> KeyEncryptionKey(const ServerConfig& config, telemetry::Logg
   const std::string path = config.data_dir + "/kek";
   if (::access(path.c_str(), F_OK) != 0) {
     unsigned char raw[32];
-    RAND_bytes(raw, sizeof raw);
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+      return Internal("cannot generate a key encryption key: random generator failed");
+    }
     std::string hex = HexEncode(ByteView(raw, sizeof raw));
     SecureWipe(raw, sizeof raw);
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || ::write(fd, hex.data(), hex.size()) != static_cast<ssize_t>(hex.size()) ||
-        ::fsync(fd) != 0) {
-      if (fd >= 0) ::close(fd);
-      return FailedPrecondition("cannot write " + path);
-    }
-    ::close(fd);
+    const bool written = fd >= 0 &&
+                         ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) &&
+                         ::fsync(fd) == 0;
     SecureWipe(hex.data(), hex.size());
+    if (fd >= 0) ::close(fd);
+    if (!written) return FailedPrecondition("cannot write " + path);
   }
   log.Warn(
       "key encryption key is stored in the data directory beside the keys it protects; "
