@@ -210,7 +210,9 @@ else fail "server back: sync resumes" "$(tail -5 agent.log)"; fi
 
 # --- restart resumes the saved identity; ban stops the agent ----------------------------------------
 wl watch "$SOCK" 30 >watch4.jsonl &
-wait_for "stream open before SIGTERM" 10 sh -c 'test -s watch4.jsonl' || true
+PIDS+=($!)
+wait_for "stream open before SIGTERM" 10 sh -c 'test -s watch4.jsonl' ||
+  fail "a stream is open before SIGTERM" "$(cat watch4.jsonl)"
 kill "$AGENT_PID"
 T0=$(date +%s%3N)
 wait "$AGENT_PID" 2>/dev/null || true

@@ -41,6 +41,9 @@ TEST(Base64Test, AppendAddsToWhatIsThereAndMatchesEncode) {
     std::string padded = "x";
     AppendBase64(data, &padded);
     EXPECT_EQ(padded, "x" + Base64Encode(data)) << len;
+    auto padded_back = Base64Decode(std::string_view(padded).substr(1));
+    ASSERT_TRUE(padded_back.ok()) << len;
+    EXPECT_EQ(*padded_back, data);
     auto back = Base64UrlDecode(std::string_view(out).substr(7));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, data);

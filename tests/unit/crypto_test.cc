@@ -180,10 +180,24 @@ TEST(JwsAlgorithmTest, LocalSignerReusesContextsAcrossThreads) {
     }
     for (auto& t : threads) t.join();
     EXPECT_EQ(good.load(), 100) << JwsAlgorithmName(alg);
-    // A context prepared for one algorithm is never used for another.
-    auto sig = signer.Sign(JwsAlgorithm::kEs384, AsBytes("x"));
-    EXPECT_FALSE(sig.ok()) << JwsAlgorithmName(alg);
   }
+}
+
+// One RSA key signs under two paddings; a pooled context prepared for PS256 must never sign an
+// RS256 request (it would produce a PSS signature labelled RS256).
+TEST(JwsAlgorithmTest, LocalSignerNeverReusesAContextAcrossAlgorithms) {
+  const PrivateKey key = RawRsa(2048);
+  const LocalSigner signer(key);
+  const auto message = AsBytes("header.payload");
+  ASSERT_TRUE(signer.Sign(JwsAlgorithm::kPs256, message).ok());  // leaves a PS256 context idle
+  auto rs = signer.Sign(JwsAlgorithm::kRs256, message);
+  ASSERT_TRUE(rs.ok());
+  EXPECT_TRUE(JwsVerify(key.public_key(), JwsAlgorithm::kRs256, message, *rs).ok());
+  EXPECT_FALSE(JwsVerify(key.public_key(), JwsAlgorithm::kPs256, message, *rs).ok());
+  auto ps = signer.Sign(JwsAlgorithm::kPs256, message);  // and the other way round
+  ASSERT_TRUE(ps.ok());
+  EXPECT_TRUE(JwsVerify(key.public_key(), JwsAlgorithm::kPs256, message, *ps).ok());
+  EXPECT_FALSE(JwsVerify(key.public_key(), JwsAlgorithm::kRs256, message, *ps).ok());
 }
 
 TEST(DigestTest, MatchesTheFipsVectors) {
