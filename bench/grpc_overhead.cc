@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -87,8 +88,9 @@ void Drain(grpc::ServerCompletionQueue* cq) {
   while (cq->Next(&tag, &ok)) Tag::Deliver(tag, ok);
 }
 
-using HybridService = SpiffeWorkloadAPI::WithCallbackMethod_FetchJWTSVID<
-    SpiffeWorkloadAPI::WithAsyncMethod_ValidateJWTSVID<SpiffeWorkloadAPI::Service>>;
+// Every method async except FetchJWTSVID, so no synchronous-server threads are started.
+using HybridService =
+    SpiffeWorkloadAPI::WithCallbackMethod_FetchJWTSVID<SpiffeWorkloadAPI::AsyncService>;
 class HybridServer final : public HybridService {
   grpc::ServerUnaryReactor* FetchJWTSVID(grpc::CallbackServerContext* ctx, const JWTSVIDRequest*,
                                          JWTSVIDResponse* out) override {
@@ -98,6 +100,15 @@ class HybridServer final : public HybridService {
 };
 
 }  // namespace
+
+std::unique_ptr<grpc::Server> Start(grpc::ServerBuilder& builder) {
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
+    std::fprintf(stderr, "cannot start the server (is the socket path free?)\n");
+    std::exit(1);
+  }
+  return server;
+}
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -110,12 +121,12 @@ int main(int argc, char** argv) {
   if (mode == "callback") {
     CallbackServer service;
     builder.RegisterService(&service);
-    builder.BuildAndStart()->Wait();
+    Start(builder)->Wait();
   } else if (mode == "async" || mode == "async2") {
     SpiffeWorkloadAPI::AsyncService service;
     builder.RegisterService(&service);
     auto cq = builder.AddCompletionQueue();
-    auto server = builder.BuildAndStart();
+    auto server = Start(builder);
     Serve<ValidateJWTSVIDRequest, ValidateJWTSVIDResponse>(
         &service, cq.get(), &SpiffeWorkloadAPI::AsyncService::RequestValidateJWTSVID, FillValidate);
     Serve<JWTSVIDRequest, JWTSVIDResponse>(
@@ -127,7 +138,7 @@ int main(int argc, char** argv) {
     HybridServer service;
     builder.RegisterService(&service);
     auto cq = builder.AddCompletionQueue();
-    auto server = builder.BuildAndStart();
+    auto server = Start(builder);
     Serve<ValidateJWTSVIDRequest, ValidateJWTSVIDResponse>(
         &service, cq.get(), &HybridServer::RequestValidateJWTSVID, FillValidate);
     Drain(cq.get());

@@ -35,14 +35,16 @@ jq -n --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   '{date:$date, cpu:$cpu, cores:$cores, memory_gib:($mem_kb/1048576|floor), kernel:$kernel,
     openssl:$openssl, ward:$ward}' >"$OUT/machine.json"
-# The floor, measured at the start and again after the CPU-bound runs: this VM shares its host,
-# and a floor that moved between the two means the ratios of this run are not to be trusted.
+# The floor, measured at the start and again after the issue, Workload API and peer runs (the ones
+# compared with it): this VM shares its host, and a floor that moved between the two means the
+# ratios of this run are not to be trusted.
 openssl_speed() {
   openssl speed -seconds 5 ecdsap256 2>/dev/null |
     awk '/256 bits ecdsa/ {printf "{\"sign_us\":%.2f,\"verify_us\":%.2f,\"signs_per_s\":%s,\"verifies_per_s\":%s}\n", 1e6/$(NF-1), 1e6/$NF, $(NF-1), $NF}'
 }
 log "openssl speed ecdsap256"
 openssl_speed >"$OUT/openssl.json"
+[ -s "$OUT/openssl.json" ] || { echo "bench: openssl speed printed no P-256 line" >&2; exit 1; }
 log "microbenchmarks"
 "$ROOT/build/bench/ward_bench" --benchmark_min_time=1 --benchmark_format=json \
   --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \

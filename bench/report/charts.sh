@@ -184,7 +184,7 @@ EOF
 # (d) load.png: ready time and RSS vs number of entries.
 chart_load() {
   if ! have load.json; then note "skipping load.png: missing load.json"; return; fi
-  # columns: entries, ready seconds, RSS MB
+  # columns: entries, ready seconds, RSS MiB
   jq -r 'sort_by(.entries)[] | [.entries, .ready_seconds, (.rss_bytes / 1048576)] | @tsv' \
     "$RES/load.json" >"$TMP/load.dat"
   if [ ! -s "$TMP/load.dat" ]; then note "skipping load.png: load.json has no rows"; return; fi
@@ -207,9 +207,9 @@ plot "$TMP/load.dat" using 1:2 with linespoints pt 7 ps 1.2 lw 2 lc rgb WARD, \
      "" using 1:2:(sprintf("%.2f s", \$2)) with labels offset 0,1 tc rgb WARD
 set bmargin 4
 set xlabel "entries"
-set ylabel "RSS (MB)"
+set ylabel "RSS (MiB)"
 plot "$TMP/load.dat" using 1:3 with linespoints pt 5 ps 1.2 lw 2 lc rgb PEER, \
-     "" using 1:3:(sprintf("%.0f MB", \$3)) with labels offset 0,1 tc rgb PEER
+     "" using 1:3:(sprintf("%.0f MiB", \$3)) with labels offset 0,1 tc rgb PEER
 unset multiplot
 EOF
   note "wrote $OUT/load.png"
