@@ -60,6 +60,15 @@ bool PrecomputedKeyCache::UseLocked(Entry& e) {
 }
 
 std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Find(const PublicKey& key) {
+  return Lookup(key, /*build_on_first_use=*/false);
+}
+
+void PrecomputedKeyCache::Prepare(const PublicKey& key) {
+  Lookup(key, /*build_on_first_use=*/true);
+}
+
+std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Lookup(const PublicKey& key,
+                                                                      bool build_on_first_use) {
   if (key.info().curve != "P-256") return nullptr;
   std::unique_lock lock(mu_);
   Entry* e = FindLocked(key.get());
@@ -84,6 +93,7 @@ std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Find(const Public
       e->key_objects.emplace_back(key.get());
     }
   }
+  if (build_on_first_use && e->uses == 0) e->uses = 1;  // this use is then the second
   if (!UseLocked(*e)) return e->table;
   const Bytes point = e->point;  // this thread builds the table, outside the lock
   lock.unlock();

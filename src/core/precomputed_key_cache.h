@@ -35,6 +35,10 @@ class PrecomputedKeyCache {
   std::shared_ptr<const P256PrecomputedKey> Find(const PublicKey& key);
   // The same for the key at `point` (uncompressed SEC1).
   std::shared_ptr<const P256PrecomputedKey> Find(ByteView point);
+  // Builds the table for a P-256 `key` now, unless it is built: for a caller that knows the key
+  // will verify many signatures (an agent given a new JWT authority), so that no verification
+  // waits for the build. Does nothing for other keys.
+  void Prepare(const PublicKey& key);
 
   size_t built() const;  // how many remembered keys have their table
 
@@ -58,6 +62,8 @@ class PrecomputedKeyCache {
   Entry* FindLocked(const EVP_PKEY* key);
   // Counts a use of `e`; true when the caller is to build its table.
   bool UseLocked(Entry& e);
+  // Find(key), with the table built on the first use when `build_on_first_use`.
+  std::shared_ptr<const P256PrecomputedKey> Lookup(const PublicKey& key, bool build_on_first_use);
   std::shared_ptr<const P256PrecomputedKey> Build(ByteView point);
   Entry& InsertLocked(ByteView point);
 

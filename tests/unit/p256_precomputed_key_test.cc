@@ -236,6 +236,19 @@ TEST(PrecomputedKeyCacheTest, FindsAKeyByItsObjectAndByItsValue) {
   EXPECT_EQ(cache.built(), 1u);
 }
 
+TEST(PrecomputedKeyCacheTest, PrepareBuildsAtOnceAndOnlyOnce) {
+  PrecomputedKeyCache cache;
+  const PublicKey key = NewKey().public_key();
+  cache.Prepare(key);
+  EXPECT_EQ(cache.built(), 1u);
+  auto table = cache.Find(key);  // the first Find already has it
+  ASSERT_NE(table, nullptr);
+  cache.Prepare(key);
+  EXPECT_EQ(cache.Find(key), table);  // not rebuilt
+  cache.Prepare(NewKey(KeyType::kEcP384).public_key());
+  EXPECT_EQ(cache.built(), 1u);
+}
+
 // Differences from OpenSSL's BN_mod_inverse would show as wrong verifications only by chance, so
 // the inverse is checked against it directly.
 internal::Uint256Bytes Uint256Of(const BIGNUM* bn) {
