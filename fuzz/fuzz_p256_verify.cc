@@ -1,14 +1,18 @@
 // ECDSA P-256 verification with a precomputed key table, against OpenSSL's own verification:
-// for any digest and signature the two must give the same answer. The input is a 32-byte digest
-// then a 64-byte r || s; the seeds are valid signatures under the key below, so mutations land
-// near the accepting case. Also checks the modular inverse against BN_mod_inverse on s.
+// for any digest and signature the two must give the same answer. The input is read as a 32-byte
+// digest then a 64-byte r || s (the seeds are valid signatures under the key below), and its first
+// 64 bytes also as two scalars from which a valid signature is made, then changed in one byte.
+// Also checks the modular inverse against BN_mod_inverse.
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "core/internal/mod_inverse.h"
 #include "core/keys.h"
@@ -80,18 +84,76 @@ void CheckInverse(const uint8_t* value) {
   }
 }
 
+// A valid signature made from two scalars the input chooses (u1 = first 32 bytes, u2 = next 32,
+// both mod n): R = u1·G + u2·Q, r = x(R) mod n, s = r / u2, digest = u1·s. It needs no private key
+// and reaches every window of the table for Q. Returns false when the scalars give no signature.
+bool MakeFromScalars(const ward::PublicKey& key, const uint8_t* in, uint8_t digest[32],
+                     uint8_t signature[64]) {
+  static const std::unique_ptr<EC_GROUP, ward::ossl::Deleter<EC_GROUP_free>> curve(
+      EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1));
+  const EC_GROUP* group = curve.get();
+  std::unique_ptr<BN_CTX, ward::ossl::Deleter<BN_CTX_free>> ctx(BN_CTX_new());
+  const BIGNUM* n = EC_GROUP_get0_order(group);
+  ward::ossl::BnPtr u1(BN_bin2bn(in, 32, nullptr)), u2(BN_bin2bn(in + 32, 32, nullptr));
+  ward::ossl::BnPtr r(BN_new()), s(BN_new()), e(BN_new()), inv(BN_new());
+  std::unique_ptr<EC_POINT, ward::ossl::Deleter<EC_POINT_free>> q(EC_POINT_new(group));
+  std::unique_ptr<EC_POINT, ward::ossl::Deleter<EC_POINT_free>> big_r(EC_POINT_new(group));
+  const ward::Bytes point = Fixture::Point(key);
+  FUZZ_CHECK(EC_POINT_oct2point(group, q.get(), point.data(), point.size(), ctx.get()) == 1);
+  FUZZ_CHECK(BN_nnmod(u1.get(), u1.get(), n, ctx.get()) == 1);
+  FUZZ_CHECK(BN_nnmod(u2.get(), u2.get(), n, ctx.get()) == 1);
+  if (BN_is_zero(u2.get())) return false;
+  FUZZ_CHECK(EC_POINT_mul(group, big_r.get(), u1.get(), q.get(), u2.get(), ctx.get()) == 1);
+  if (EC_POINT_is_at_infinity(group, big_r.get()) == 1) return false;
+  FUZZ_CHECK(EC_POINT_get_affine_coordinates(group, big_r.get(), r.get(), nullptr, ctx.get()) == 1);
+  FUZZ_CHECK(BN_nnmod(r.get(), r.get(), n, ctx.get()) == 1);
+  if (BN_is_zero(r.get())) return false;
+  FUZZ_CHECK(BN_mod_inverse(inv.get(), u2.get(), n, ctx.get()) != nullptr);
+  FUZZ_CHECK(BN_mod_mul(s.get(), r.get(), inv.get(), n, ctx.get()) == 1);
+  FUZZ_CHECK(BN_mod_mul(e.get(), u1.get(), s.get(), n, ctx.get()) == 1);
+  FUZZ_CHECK(BN_bn2binpad(e.get(), digest, 32) == 32);
+  FUZZ_CHECK(BN_bn2binpad(r.get(), signature, 32) == 32);
+  FUZZ_CHECK(BN_bn2binpad(s.get(), signature + 32, 32) == 32);
+  return true;
+}
+
+bool TableAccepts(const ward::P256PrecomputedKey& table, const uint8_t* digest,
+                  const uint8_t* signature) {
+  const ward::SignatureCheck check =
+      table.Verify(ward::ByteView(digest, 32), ward::ByteView(signature, 64));
+  FUZZ_CHECK(check != ward::SignatureCheck::kCannotCheck);
+  return check == ward::SignatureCheck::kValid;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Fixture fixture;
   if (size < 96) {
     // Too short for a digest and a signature: a signature of any length but 64 is refused.
-    FUZZ_CHECK(!fixture.table.Verify(ward::ByteView(data, size < 32 ? size : 32),
-                                     ward::ByteView(data, size < 63 ? size : 63)));
+    FUZZ_CHECK(fixture.table.Verify(ward::ByteView(data, size < 32 ? size : 32),
+                                    ward::ByteView(data, size < 63 ? size : 63)) ==
+               ward::SignatureCheck::kInvalid);
     return 0;
   }
-  const bool ours = fixture.table.Verify(ward::ByteView(data, 32), ward::ByteView(data + 32, 64));
-  FUZZ_CHECK(ours == OpenSslVerifies(fixture.key, data, data + 32));
+  // The input as a digest and a signature: almost always invalid, and both must say so.
+  FUZZ_CHECK(TableAccepts(fixture.table, data, data + 32) ==
+             OpenSslVerifies(fixture.key, data, data + 32));
   CheckInverse(data + 64);
+  // A valid signature from the input's scalars, then with one byte changed where the input says.
+  uint8_t digest[32];
+  uint8_t signature[64];
+  if (MakeFromScalars(fixture.key, data, digest, signature)) {
+    FUZZ_CHECK(OpenSslVerifies(fixture.key, digest, signature));
+    FUZZ_CHECK(TableAccepts(fixture.table, digest, signature));
+    const uint8_t flip = data[64] == 0 ? 1 : data[64];
+    if (data[65] % 3 == 0) {
+      digest[data[66] % 32] ^= flip;
+    } else {
+      signature[data[66] % 64] ^= flip;
+    }
+    FUZZ_CHECK(TableAccepts(fixture.table, digest, signature) ==
+               OpenSslVerifies(fixture.key, digest, signature));
+  }
   return 0;
 }

@@ -330,14 +330,25 @@ class Agent final : public IdentityProvider {
       if (!saved.ok()) log_.Warn("cannot save the bundle", {{"reason", saved.message()}});
     }
     bundle_sequence_ = bundle.sequence().value_or(0);
-    // Every JWT-SVID of the trust domain is checked against these keys: their precomputed
-    // tables (18 ms each) are built here, on the sync thread, not by a ValidateJWTSVID call.
-    for (const JwtAuthority& authority : bundle.jwt_authorities()) {
-      PrecomputedKeyCache::Process().Prepare(authority.public_key);
-    }
     auto shared = std::make_shared<const TrustBundle>(bundle);
     client_.SetTrust(shared);
     cache_.SetBundle(std::move(bundle));
+    PrepareJwtAuthorities();
+  }
+
+  // Every JWT-SVID a workload asks to validate is checked against the JWT authorities of the
+  // bundles the agent holds: their precomputed tables (18 ms each, once per key) are built here,
+  // on the thread that installed the bundles, never by a ValidateJWTSVID call. Keys already
+  // prepared cost a lookup.
+  void PrepareJwtAuthorities() {
+    const BundleSnapshot snapshot = cache_.Bundles();
+    auto prepare = [](const TrustBundle& bundle) {
+      for (const JwtAuthority& authority : bundle.jwt_authorities()) {
+        PrecomputedKeyCache::Process().Prepare(authority.public_key);
+      }
+    };
+    if (snapshot.own) prepare(*snapshot.own);
+    for (const auto& [td, bundle] : snapshot.federated) prepare(*bundle);
   }
 
   void SetIdentity(AgentIdentity id) {
@@ -514,6 +525,7 @@ class Agent final : public IdentityProvider {
         auto federated = client_.FederatedBundles(**me);
         if (federated.ok()) {
           cache_.SetFederatedBundles(std::move(federated).value());
+          PrepareJwtAuthorities();
           last_federated = now;
         }
       }

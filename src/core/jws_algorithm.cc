@@ -142,11 +142,17 @@ Status JwsVerify(const PublicKey& key, JwsAlgorithm alg, ByteView data, ByteView
   const AlgorithmSpec& spec = SpecOf(alg);
   WARD_RETURN_IF_ERROR(CheckKeyMatchesAlgorithm(key.info(), alg));
   if (alg == JwsAlgorithm::kEs256 && signature.size() == 2 * spec.ec_coordinate_bytes) {
-    // A key verified with before (a JWT authority) has a precomputed table that verifies in
-    // about half the time; see precomputed_key_cache.h.
+    // A prepared key (a JWT authority the agent was given) has a precomputed table that verifies
+    // in under half the time; see precomputed_key_cache.h.
     if (auto table = PrecomputedKeyCache::Process().Find(key)) {
-      if (!table->Verify(Sha256(data), signature)) return InvalidArgument("signature is invalid");
-      return OkStatus();
+      switch (table->Verify(Sha256(data), signature)) {
+        case SignatureCheck::kValid:
+          return OkStatus();
+        case SignatureCheck::kInvalid:
+          return InvalidArgument("signature is invalid");
+        case SignatureCheck::kCannotCheck:
+          break;  // the plain way below decides
+      }
     }
   }
   Bytes der;

@@ -22,11 +22,12 @@ using PointPtr = std::unique_ptr<EC_POINT, ossl::Deleter<EC_POINT_free>>;
 using BnCtxPtr = std::unique_ptr<BN_CTX, ossl::Deleter<BN_CTX_free>>;
 
 constexpr size_t kCoordinateBytes = 32;
-constexpr size_t kPointBytes = 1 + 2 * kCoordinateBytes;
 
-// A BN_CTX is single-threaded and costs allocations to make; each thread keeps one.
+// A BN_CTX is single-threaded and costs allocations to make; each thread keeps one (made again
+// on the next call if making it failed).
 BN_CTX* ThreadBnCtx() {
-  thread_local BnCtxPtr ctx(BN_CTX_new());
+  thread_local BnCtxPtr ctx;
+  if (!ctx) ctx.reset(BN_CTX_new());
   return ctx.get();
 }
 
@@ -75,9 +76,6 @@ P256PrecomputedKey::P256PrecomputedKey(P256PrecomputedKey&&) noexcept = default;
 P256PrecomputedKey& P256PrecomputedKey::operator=(P256PrecomputedKey&&) noexcept = default;
 
 Result<P256PrecomputedKey> P256PrecomputedKey::Create(ByteView point) {
-  if (point.size() != kPointBytes || point[0] != 0x04) {
-    return InvalidArgument("a P-256 key must be given as an uncompressed point of 65 bytes");
-  }
   BnCtxPtr ctx(BN_CTX_new());
   auto groups = std::make_unique<Groups>();
   groups->curve.reset(EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1));
@@ -110,10 +108,15 @@ Result<P256PrecomputedKey> P256PrecomputedKey::Create(ByteView point) {
   return P256PrecomputedKey(std::move(groups));
 }
 
-bool P256PrecomputedKey::Verify(ByteView digest, ByteView signature) const {
-  if (digest.size() != kCoordinateBytes || signature.size() != 2 * kCoordinateBytes) return false;
+SignatureCheck P256PrecomputedKey::Verify(ByteView digest, ByteView signature) const {
+  if (digest.size() != kCoordinateBytes || signature.size() != 2 * kCoordinateBytes) {
+    return SignatureCheck::kInvalid;
+  }
   BN_CTX* ctx = ThreadBnCtx();
-  if (ctx == nullptr) return false;
+  if (ctx == nullptr) {
+    ossl::DrainErrors();
+    return SignatureCheck::kCannotCheck;
+  }
   const EC_GROUP* curve = groups_->curve.get();
   const BIGNUM* order = EC_GROUP_get0_order(curve);
   BnFrame frame(ctx);
@@ -123,48 +126,49 @@ bool P256PrecomputedKey::Verify(ByteView digest, ByteView signature) const {
   BIGNUM* w = BN_CTX_get(ctx);
   BIGNUM* u1 = BN_CTX_get(ctx);
   BIGNUM* u2 = BN_CTX_get(ctx);
-  BIGNUM* one = BN_CTX_get(ctx);
-  BIGNUM* x = BN_CTX_get(ctx);
-  if (x == nullptr) return false;  // BN_CTX_get fails for good once it fails: the last tells
+  BIGNUM* product = BN_CTX_get(ctx);
+  BIGNUM* x = BN_CTX_get(ctx);  // BN_CTX_get fails for good once it fails: the last one tells
   PointPtr sum(EC_POINT_new(curve));
   PointPtr key_part(EC_POINT_new(curve));
-  const bool ok = [&] {
+  const SignatureCheck check = [&] {
+    constexpr auto kCannot = SignatureCheck::kCannotCheck;
     // SEC 1 §4.1.4. A 256-bit digest is used whole: P-256's order has 256 bits.
-    if (!sum || !key_part || !BN_bin2bn(signature.data(), kCoordinateBytes, r) ||
+    if (x == nullptr || !sum || !key_part || !BN_bin2bn(signature.data(), kCoordinateBytes, r) ||
         !BN_bin2bn(signature.data() + kCoordinateBytes, kCoordinateBytes, s) ||
         !BN_bin2bn(digest.data(), kCoordinateBytes, e)) {
-      return false;
+      return kCannot;
     }
     // r and s in [1, n - 1].
     if (BN_is_zero(r) || BN_is_zero(s) || BN_cmp(r, order) >= 0 || BN_cmp(s, order) >= 0) {
-      return false;
+      return SignatureCheck::kInvalid;
     }
-    // w = 1 / s (mod n), checked: w·s must be 1.
+    // w = 1 / s (mod n). n is prime and s in range, so the inverse exists; w·s = 1 is checked
+    // all the same, and a failure leaves the decision to the plain verification.
     internal::Uint256Bytes s_bytes;
     internal::Uint256Bytes w_bytes;
     std::copy_n(signature.data() + kCoordinateBytes, kCoordinateBytes, s_bytes.begin());
     if (!internal::InvertModOdd(s_bytes, groups_->order, w_bytes) ||
         !BN_bin2bn(w_bytes.data(), static_cast<int>(w_bytes.size()), w) ||
-        !BN_mod_mul(one, w, s, order, ctx) || !BN_is_one(one)) {
-      return false;
+        !BN_mod_mul(product, w, s, order, ctx) || !BN_is_one(product)) {
+      return kCannot;
     }
     // u1 = e·w, u2 = r·w (mod n); R = u1·G + u2·Q, each from its table.
     if (!BN_mod_mul(u1, e, w, order, ctx) || !BN_mod_mul(u2, r, w, order, ctx) ||
         EC_POINT_mul(curve, sum.get(), u1, nullptr, nullptr, ctx) != 1 ||
         EC_POINT_mul(groups_->key_group.get(), key_part.get(), u2, nullptr, nullptr, ctx) != 1 ||
         EC_POINT_add(curve, sum.get(), sum.get(), key_part.get(), ctx) != 1) {
-      return false;
+      return kCannot;
     }
     // R must not be the point at infinity, and its x coordinate mod n must equal r.
-    if (EC_POINT_is_at_infinity(curve, sum.get()) == 1 ||
-        EC_POINT_get_affine_coordinates(curve, sum.get(), x, nullptr, ctx) != 1 ||
+    if (EC_POINT_is_at_infinity(curve, sum.get()) == 1) return SignatureCheck::kInvalid;
+    if (EC_POINT_get_affine_coordinates(curve, sum.get(), x, nullptr, ctx) != 1 ||
         !BN_nnmod(x, x, order, ctx)) {
-      return false;
+      return kCannot;
     }
-    return BN_cmp(x, r) == 0;
+    return BN_cmp(x, r) == 0 ? SignatureCheck::kValid : SignatureCheck::kInvalid;
   }();
-  if (!ok) ossl::DrainErrors();
-  return ok;
+  ossl::DrainErrors();  // nothing is left queued for the next OpenSSL user on this thread
+  return check;
 }
 
 }  // namespace ward

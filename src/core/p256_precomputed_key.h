@@ -17,18 +17,24 @@
 
 namespace ward {
 
+enum class SignatureCheck {
+  kValid,
+  kInvalid,
+  kCannotCheck,  // an internal failure (memory): check the plain way instead
+};
+
 class P256PrecomputedKey {
  public:
-  // `point` is the key as an uncompressed SEC1 point (0x04 || X || Y), on the curve.
+  // `point` is the key as a SEC1 point, uncompressed or compressed, on the curve.
   static Result<P256PrecomputedKey> Create(ByteView point);
   ~P256PrecomputedKey();
   P256PrecomputedKey(P256PrecomputedKey&&) noexcept;
   P256PrecomputedKey& operator=(P256PrecomputedKey&&) noexcept;
 
-  // True when `signature` (r || s, 32 bytes each, as JWS encodes ES256) is a valid ECDSA
+  // kValid when `signature` (r || s, 32 bytes each, as JWS encodes ES256) is a valid ECDSA
   // signature of `digest` (a 32-byte SHA-256) under the key: the checks of SEC 1 §4.1.4, which
   // accept exactly what OpenSSL's own ECDSA verification accepts. Safe to call from many threads.
-  bool Verify(ByteView digest, ByteView signature) const;
+  SignatureCheck Verify(ByteView digest, ByteView signature) const;
 
  private:
   struct Groups;

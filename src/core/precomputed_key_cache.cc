@@ -28,6 +28,15 @@ PrecomputedKeyCache::Entry* PrecomputedKeyCache::FindLocked(ByteView point) {
   return nullptr;
 }
 
+PrecomputedKeyCache::Entry* PrecomputedKeyCache::FindLocked(const EVP_PKEY* key) {
+  for (Entry& e : entries_) {
+    for (const ossl::PkeyPtr& held : e.key_objects) {
+      if (held.get() == key) return &e;
+    }
+  }
+  return nullptr;
+}
+
 PrecomputedKeyCache::Entry& PrecomputedKeyCache::InsertLocked(ByteView point) {
   if (entries_.size() >= capacity_) {
     // Forget the least recently used key. A thread building its table finds it gone afterwards
@@ -42,49 +51,36 @@ PrecomputedKeyCache::Entry& PrecomputedKeyCache::InsertLocked(ByteView point) {
   return e;
 }
 
-PrecomputedKeyCache::Entry* PrecomputedKeyCache::FindLocked(const EVP_PKEY* key) {
-  for (Entry& e : entries_) {
-    for (const ossl::PkeyPtr& held : e.key_objects) {
-      if (held.get() == key) return &e;
-    }
-  }
-  return nullptr;
-}
-
-bool PrecomputedKeyCache::UseLocked(Entry& e) {
-  e.last_use = ++clock_;
-  ++e.uses;
-  if (e.table || e.building || e.failed || e.uses < 2) return false;
-  e.building = true;
-  return true;
-}
-
 std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Find(const PublicKey& key) {
-  return Lookup(key, /*build_on_first_use=*/false);
+  std::lock_guard lock(mu_);
+  Entry* e = FindLocked(key.get());
+  if (e == nullptr) return nullptr;
+  e->last_use = ++clock_;
+  return e->table;
 }
 
 void PrecomputedKeyCache::Prepare(const PublicKey& key) {
-  Lookup(key, /*build_on_first_use=*/true);
-}
-
-std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Lookup(const PublicKey& key,
-                                                                      bool build_on_first_use) {
-  if (key.info().curve != "P-256") return nullptr;
-  std::unique_lock lock(mu_);
-  Entry* e = FindLocked(key.get());
-  if (e == nullptr) {
-    lock.unlock();
-    uint8_t point[65];
-    size_t len = 0;
-    if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-                                        sizeof point, &len) != 1) {
-      ossl::DrainErrors();
-      return nullptr;
+  if (key.info().curve != "P-256") return;
+  {
+    std::lock_guard lock(mu_);
+    if (Entry* e = FindLocked(key.get()); e != nullptr) {
+      e->last_use = ++clock_;
+      if (e->table || e->building || e->failed) return;
     }
-    const ByteView view(point, len);
-    lock.lock();
-    e = FindLocked(view);
+  }
+  uint8_t point[65];
+  size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                      sizeof point, &len) != 1) {
+    ossl::DrainErrors();
+    return;
+  }
+  const ByteView view(point, len);
+  {
+    std::lock_guard lock(mu_);
+    Entry* e = FindLocked(view);
     if (e == nullptr) e = &InsertLocked(view);
+    e->last_use = ++clock_;
     if (FindLocked(key.get()) == nullptr) {
       if (e->key_objects.size() >= kKeyObjectsPerEntry) {
         e->key_objects.erase(e->key_objects.begin());
@@ -92,35 +88,18 @@ std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Lookup(const Publ
       EVP_PKEY_up_ref(key.get());
       e->key_objects.emplace_back(key.get());
     }
+    if (e->table || e->building || e->failed) return;
+    e->building = true;
   }
-  if (build_on_first_use && e->uses == 0) e->uses = 1;  // this use is then the second
-  if (!UseLocked(*e)) return e->table;
-  const Bytes point = e->point;  // this thread builds the table, outside the lock
-  lock.unlock();
-  return Build(point);
-}
-
-std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Find(ByteView point) {
-  {
-    std::lock_guard lock(mu_);
-    Entry* e = FindLocked(point);
-    if (e == nullptr) e = &InsertLocked(point);
-    if (!UseLocked(*e)) return e->table;
-  }
-  return Build(point);
-}
-
-std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Build(ByteView point) {
-  auto built = P256PrecomputedKey::Create(point);
+  auto built = P256PrecomputedKey::Create(view);
   std::shared_ptr<const P256PrecomputedKey> table;
   if (built.ok()) table = std::make_shared<const P256PrecomputedKey>(std::move(built).value());
   std::lock_guard lock(mu_);
-  if (Entry* e = FindLocked(point); e != nullptr && e->building) {
+  if (Entry* e = FindLocked(view); e != nullptr && e->building) {
     e->building = false;
     e->failed = table == nullptr;
-    e->table = table;
+    e->table = std::move(table);
   }
-  return table;
 }
 
 size_t PrecomputedKeyCache::built() const {

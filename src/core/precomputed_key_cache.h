@@ -1,11 +1,14 @@
 // The P-256 keys a process verifies with again and again (the JWT authorities of its trust
 // bundles), each with its precomputed table (p256_precomputed_key.h).
 //
-// A key's table is built on the key's second use, by the thread that makes it, outside the lock;
-// other threads verify the plain way meanwhile. A key used once (a CLI check) never pays the
-// 18 ms. Bounded: at most `capacity` keys are remembered, tables included, and the least recently
-// used is forgotten first. Keys reach the cache only from trust bundles, never from the
-// signatures being checked, so a caller cannot make it build tables at will.
+// Tables are built only when a caller that knows a key will verify many signatures asks for one
+// (Prepare: the agent, for the JWT authorities of every bundle it takes, on its sync thread).
+// Verification only looks tables up (Find), so nothing a token carries can make the process build
+// a table or push one out. A key is found by its key object: a PublicKey never changes, and its
+// copies share one object. Reading the point out of an object costs about 3 µs, a tenth of a
+// verification with the table, so Find never does; Prepare registers each object it is given,
+// holding a reference so that the address cannot be reused by another key while registered.
+// Bounded: at most `capacity` keys, the least recently used forgotten first.
 #ifndef WARD_CORE_PRECOMPUTED_KEY_CACHE_H_
 #define WARD_CORE_PRECOMPUTED_KEY_CACHE_H_
 
@@ -23,53 +26,42 @@ namespace ward {
 
 class PrecomputedKeyCache {
  public:
-  static constexpr size_t kDefaultCapacity = 8;  // about 150 KB per key with its table
+  static constexpr size_t kDefaultCapacity = 16;  // about 150 KB per key with its table
 
   explicit PrecomputedKeyCache(size_t capacity = kDefaultCapacity);
 
   // The one JwsVerify uses.
   static PrecomputedKeyCache& Process();
 
-  // The table for a P-256 `key` if it is built, building it now if this is the key's second
-  // use; null otherwise (verify the plain way), and for any other kind of key.
+  // The table of `key` if `key` (this object or a copy of it) was prepared and its table is
+  // built; null otherwise (verify the plain way).
   std::shared_ptr<const P256PrecomputedKey> Find(const PublicKey& key);
-  // The same for the key at `point` (uncompressed SEC1).
-  std::shared_ptr<const P256PrecomputedKey> Find(ByteView point);
-  // Builds the table for a P-256 `key` now, unless it is built: for a caller that knows the key
-  // will verify many signatures (an agent given a new JWT authority), so that no verification
-  // waits for the build. Does nothing for other keys.
+
+  // Builds the table of a P-256 `key` on the calling thread (about 18 ms) unless the key has one,
+  // and registers this key object for Find. Does nothing for other keys.
   void Prepare(const PublicKey& key);
 
   size_t built() const;  // how many remembered keys have their table
 
  private:
-  // Reading a key's point out of its EVP_PKEY costs about 3 µs, a tenth of a verification with
-  // the table, so each entry remembers the key objects it was found for (copies of a PublicKey
-  // share one). Holding a reference keeps a remembered address from being reused by another key.
   static constexpr size_t kKeyObjectsPerEntry = 4;
 
   struct Entry {
-    Bytes point;
-    std::vector<ossl::PkeyPtr> key_objects;  // oldest first
-    uint64_t uses = 0;
+    Bytes point;                             // uncompressed or compressed SEC1, as the key gives it
+    std::vector<ossl::PkeyPtr> key_objects;  // registered by Prepare, oldest first
     uint64_t last_use = 0;
     bool building = false;
-    bool failed = false;  // building it failed once: not tried again
+    bool failed = false;  // building failed once: not tried again
     std::shared_ptr<const P256PrecomputedKey> table;
   };
 
   Entry* FindLocked(ByteView point);
   Entry* FindLocked(const EVP_PKEY* key);
-  // Counts a use of `e`; true when the caller is to build its table.
-  bool UseLocked(Entry& e);
-  // Find(key), with the table built on the first use when `build_on_first_use`.
-  std::shared_ptr<const P256PrecomputedKey> Lookup(const PublicKey& key, bool build_on_first_use);
-  std::shared_ptr<const P256PrecomputedKey> Build(ByteView point);
   Entry& InsertLocked(ByteView point);
 
   const size_t capacity_;
   mutable std::mutex mu_;
-  std::vector<Entry> entries_;  // a handful: a linear scan beats hashing 65 bytes
+  std::vector<Entry> entries_;  // a handful: a linear scan is cheaper than hashing
   uint64_t clock_ = 0;
 };
 

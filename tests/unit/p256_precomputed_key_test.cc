@@ -5,6 +5,7 @@
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
+#include <openssl/obj_mac.h>
 
 #include <atomic>
 #include <string>
@@ -79,6 +80,13 @@ Bytes WithNegatedS(const Bytes& signature) {
   return out;
 }
 
+bool Accepts(const P256PrecomputedKey& table, ByteView digest, ByteView signature) {
+  return table.Verify(digest, signature) == SignatureCheck::kValid;
+}
+bool Refuses(const P256PrecomputedKey& table, ByteView digest, ByteView signature) {
+  return table.Verify(digest, signature) == SignatureCheck::kInvalid;
+}
+
 TEST(P256PrecomputedKeyTest, AcceptsWhatOpenSslAccepts) {
   const PrivateKey key = NewKey();
   auto table = P256PrecomputedKey::Create(PointOf(key.public_key()));
@@ -86,10 +94,10 @@ TEST(P256PrecomputedKeyTest, AcceptsWhatOpenSslAccepts) {
   for (int i = 0; i < 40; ++i) {
     const Signed s = Sign(key, "message " + std::to_string(i));
     ASSERT_TRUE(OpenSslVerifies(key.public_key(), s.digest, s.signature));
-    EXPECT_TRUE(table->Verify(s.digest, s.signature)) << i;
+    EXPECT_TRUE(Accepts(*table, s.digest, s.signature)) << i;
     const Bytes high_s = WithNegatedS(s.signature);
     ASSERT_TRUE(OpenSslVerifies(key.public_key(), s.digest, high_s));
-    EXPECT_TRUE(table->Verify(s.digest, high_s)) << i;
+    EXPECT_TRUE(Accepts(*table, s.digest, high_s)) << i;
   }
 }
 
@@ -123,25 +131,139 @@ TEST(P256PrecomputedKeyTest, RefusesWhatOpenSslRefuses) {
                                        {"r, s > n", all_ones}});
   for (const auto& [what, sig] : signatures) {
     EXPECT_FALSE(OpenSslVerifies(key.public_key(), good.digest, sig)) << what;
-    EXPECT_FALSE(table->Verify(good.digest, sig)) << what;
+    EXPECT_TRUE(Refuses(*table, good.digest, sig)) << what;
   }
 
   Sha256Digest other_digest = good.digest;
   other_digest[5] ^= 0x80;
-  EXPECT_FALSE(table->Verify(other_digest, good.signature));
-  EXPECT_FALSE(table->Verify(ByteView(good.digest).first(31), good.signature));
-  EXPECT_FALSE(table->Verify(good.digest, ByteView(good.signature).first(63)));
-  EXPECT_TRUE(table->Verify(good.digest, good.signature));  // the table is unharmed
+  EXPECT_TRUE(Refuses(*table, other_digest, good.signature));
+  EXPECT_TRUE(Refuses(*table, ByteView(good.digest).first(31), good.signature));
+  EXPECT_TRUE(Refuses(*table, good.digest, ByteView(good.signature).first(63)));
+  EXPECT_TRUE(Accepts(*table, good.digest, good.signature));  // the table is unharmed
 }
 
-TEST(P256PrecomputedKeyTest, RefusesWhatIsNotAPointOnTheCurve) {
-  const Bytes point = PointOf(NewKey().public_key());
-  Bytes off_curve = point;
-  off_curve[64] ^= 0x01;
+// Signatures made from chosen u1 and u2 rather than by signing: with R = u1·G + u2·Q, r = x(R)
+// mod n, s = r / u2 and e = u1·s, (r, s) is a valid signature of the digest e, so the corner
+// cases of the verification equation can be reached on purpose.
+class ChosenScalars {
+ public:
+  explicit ChosenScalars(const PrivateKey& key)
+      : group_(EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)), ctx_(BN_CTX_new()) {
+    BIGNUM* d = nullptr;
+    EXPECT_EQ(EVP_PKEY_get_bn_param(key.get(), OSSL_PKEY_PARAM_PRIV_KEY, &d), 1);
+    d_.reset(d);
+    q_.reset(EC_POINT_new(group_.get()));
+    const Bytes point = PointOf(key.public_key());
+    EXPECT_EQ(EC_POINT_oct2point(group_.get(), q_.get(), point.data(), point.size(), ctx_.get()),
+              1);
+  }
+
+  const BIGNUM* order() const { return EC_GROUP_get0_order(group_.get()); }
+  const BIGNUM* d() const { return d_.get(); }
+  BN_CTX* ctx() const { return ctx_.get(); }
+
+  // The digest and signature for u1, u2 (u2 not 0) and, when R is the point at infinity, the
+  // given r; `valid` says whether R had an x coordinate to make r from.
+  struct Made {
+    Bytes digest;
+    Bytes signature;
+    bool valid = false;
+  };
+  Made Make(const BIGNUM* u1, const BIGNUM* u2, const BIGNUM* r_if_infinite) const {
+    ossl::BnPtr r(BN_new()), s(BN_new()), e(BN_new()), x(BN_new()), inv(BN_new());
+    std::unique_ptr<EC_POINT, ossl::Deleter<EC_POINT_free>> big_r(EC_POINT_new(group_.get()));
+    EXPECT_EQ(EC_POINT_mul(group_.get(), big_r.get(), u1, q_.get(), u2, ctx_.get()), 1);
+    Made made;
+    if (EC_POINT_is_at_infinity(group_.get(), big_r.get()) == 1) {
+      EXPECT_NE(BN_copy(r.get(), r_if_infinite), nullptr);
+    } else {
+      EXPECT_EQ(
+          EC_POINT_get_affine_coordinates(group_.get(), big_r.get(), x.get(), nullptr, ctx_.get()),
+          1);
+      EXPECT_EQ(BN_nnmod(r.get(), x.get(), order(), ctx_.get()), 1);
+      made.valid = true;
+    }
+    EXPECT_NE(BN_mod_inverse(inv.get(), u2, order(), ctx_.get()), nullptr);
+    EXPECT_EQ(BN_mod_mul(s.get(), r.get(), inv.get(), order(), ctx_.get()), 1);
+    EXPECT_EQ(BN_mod_mul(e.get(), u1, s.get(), order(), ctx_.get()), 1);
+    made.digest.resize(32);
+    made.signature.resize(64);
+    EXPECT_EQ(BN_bn2binpad(e.get(), made.digest.data(), 32), 32);
+    EXPECT_EQ(BN_bn2binpad(r.get(), made.signature.data(), 32), 32);
+    EXPECT_EQ(BN_bn2binpad(s.get(), made.signature.data() + 32, 32), 32);
+    return made;
+  }
+
+ private:
+  std::unique_ptr<EC_GROUP, ossl::Deleter<EC_GROUP_free>> group_;
+  std::unique_ptr<BN_CTX, ossl::Deleter<BN_CTX_free>> ctx_;
+  ossl::BnPtr d_;
+  std::unique_ptr<EC_POINT, ossl::Deleter<EC_POINT_free>> q_;
+};
+
+TEST(P256PrecomputedKeyTest, AgreesWithOpenSslOnTheCornersOfTheEquation) {
+  const PrivateKey key = NewKey();
+  auto table = P256PrecomputedKey::Create(PointOf(key.public_key()));
+  ASSERT_TRUE(table.ok()) << table.status().message();
+  const ChosenScalars chosen(key);
+  ossl::BnPtr u1(BN_new()), u2(BN_new()), r(BN_new());
+  ASSERT_EQ(BN_rand_range(u2.get(), chosen.order()), 1);
+  ASSERT_EQ(BN_add_word(u2.get(), 1), 1);  // not 0 (and n - 1 + 1 = n is never drawn)
+  ASSERT_EQ(BN_rand_range(r.get(), chosen.order()), 1);
+  ASSERT_EQ(BN_add_word(r.get(), 1), 1);
+
+  // u1 = 0 (a zero digest): R = u2·Q alone. Valid.
+  BN_zero(u1.get());
+  auto made = chosen.Make(u1.get(), u2.get(), r.get());
+  ASSERT_TRUE(made.valid);
+  EXPECT_TRUE(OpenSslVerifies(key.public_key(), made.digest, made.signature));
+  EXPECT_TRUE(Accepts(*table, made.digest, made.signature));
+
+  // u1·G = u2·Q (u1 = u2·d): the addition doubles. Valid.
+  ASSERT_EQ(BN_mod_mul(u1.get(), u2.get(), chosen.d(), chosen.order(), chosen.ctx()), 1);
+  made = chosen.Make(u1.get(), u2.get(), r.get());
+  ASSERT_TRUE(made.valid);
+  EXPECT_TRUE(OpenSslVerifies(key.public_key(), made.digest, made.signature));
+  EXPECT_TRUE(Accepts(*table, made.digest, made.signature));
+
+  // u1·G = -u2·Q (u1 = -u2·d): R is the point at infinity, which has no x. Refused.
+  ASSERT_EQ(BN_mod_sub(u1.get(), chosen.order(), u1.get(), chosen.order(), chosen.ctx()), 1);
+  made = chosen.Make(u1.get(), u2.get(), r.get());
+  ASSERT_FALSE(made.valid);
+  EXPECT_FALSE(OpenSslVerifies(key.public_key(), made.digest, made.signature));
+  EXPECT_TRUE(Refuses(*table, made.digest, made.signature));
+
+  // And arbitrary scalars, which go through the table for Q at every window.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(BN_rand_range(u1.get(), chosen.order()), 1);
+    made = chosen.Make(u1.get(), u2.get(), r.get());
+    ASSERT_TRUE(made.valid);
+    EXPECT_TRUE(OpenSslVerifies(key.public_key(), made.digest, made.signature)) << i;
+    EXPECT_TRUE(Accepts(*table, made.digest, made.signature)) << i;
+    ASSERT_EQ(BN_rand_range(u2.get(), chosen.order()), 1);
+    ASSERT_EQ(BN_add_word(u2.get(), 1), 1);
+  }
+}
+
+TEST(P256PrecomputedKeyTest, TakesBothPointEncodingsAndRefusesWhatIsNotOnTheCurve) {
+  const PrivateKey key = NewKey();
+  const Bytes point = PointOf(key.public_key());
   Bytes compressed(point.begin(), point.begin() + 33);
   compressed[0] = 0x02 | (point[64] & 1);
+  auto from_compressed = P256PrecomputedKey::Create(compressed);
+  ASSERT_TRUE(from_compressed.ok()) << from_compressed.status().message();
+  const Signed s = Sign(key, "either encoding");
+  EXPECT_TRUE(Accepts(*from_compressed, s.digest, s.signature));
+
+  Bytes off_curve = point;
+  off_curve[64] ^= 0x01;
+  Bytes wrong_parity = compressed;
+  wrong_parity[0] ^= 0x01;  // the other y: still on the curve, but another key
+  auto other_key = P256PrecomputedKey::Create(wrong_parity);
+  ASSERT_TRUE(other_key.ok());
+  EXPECT_TRUE(Refuses(*other_key, s.digest, s.signature));
   const Bytes infinity = {0x00};
-  for (const Bytes& bad : {off_curve, compressed, infinity, Bytes(65, 0x04), Bytes()}) {
+  for (const Bytes& bad : {off_curve, infinity, Bytes(65, 0x04), Bytes()}) {
     EXPECT_FALSE(P256PrecomputedKey::Create(bad).ok());
   }
   EXPECT_FALSE(P256PrecomputedKey::Create(PointOf(NewKey(KeyType::kEcP384).public_key())).ok());
@@ -161,7 +283,9 @@ TEST(P256PrecomputedKeyTest, VerifiesOnManyThreadsAtOnce) {
         const Signed& s = signed_messages[(i + t) % signed_messages.size()];
         Bytes tampered = s.signature;
         tampered[40] ^= 0x04;
-        if (!table->Verify(s.digest, s.signature) || table->Verify(s.digest, tampered)) ++wrong;
+        if (!Accepts(*table, s.digest, s.signature) || !Refuses(*table, s.digest, tampered)) {
+          ++wrong;
+        }
       }
     });
   }
@@ -169,84 +293,107 @@ TEST(P256PrecomputedKeyTest, VerifiesOnManyThreadsAtOnce) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-TEST(PrecomputedKeyCacheTest, BuildsATableOnASecondUseAndForgetsTheOldestKey) {
+TEST(PrecomputedKeyCacheTest, OnlyPreparedKeysHaveTablesAndFindNeverBuildsOne) {
   PrecomputedKeyCache cache(/*capacity=*/2);
-  const Bytes a = PointOf(NewKey().public_key());
-  const Bytes b = PointOf(NewKey().public_key());
-  const Bytes c = PointOf(NewKey().public_key());
-  EXPECT_EQ(cache.Find(a), nullptr);  // first use: verify the plain way
-  EXPECT_NE(cache.Find(a), nullptr);  // second: built
+  const PublicKey a = NewKey().public_key();
+  const PublicKey b = NewKey().public_key();
+  const PublicKey c = NewKey().public_key();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(cache.Find(a), nullptr);  // used often, never prepared
+  EXPECT_EQ(cache.built(), 0u);
+  cache.Prepare(a);
   EXPECT_NE(cache.Find(a), nullptr);
-  EXPECT_EQ(cache.built(), 1u);
-  EXPECT_EQ(cache.Find(b), nullptr);
-  EXPECT_NE(cache.Find(b), nullptr);
+  cache.Prepare(b);
   EXPECT_EQ(cache.built(), 2u);
-  EXPECT_EQ(cache.Find(c), nullptr);  // a, the least recently used, is forgotten
-  EXPECT_EQ(cache.built(), 1u);
+  EXPECT_NE(cache.Find(b), nullptr);  // b is now more recently used than a
+  cache.Prepare(c);                   // a, the least recently used, is forgotten
+  EXPECT_EQ(cache.built(), 2u);
+  EXPECT_EQ(cache.Find(a), nullptr);
   EXPECT_NE(cache.Find(b), nullptr);
-  EXPECT_EQ(cache.Find(a), nullptr);  // a starts over
-  const Bytes off_curve(65, 0x04);
-  EXPECT_EQ(cache.Find(off_curve), nullptr);
-  EXPECT_EQ(cache.Find(off_curve), nullptr);  // failed to build: not a table
-  EXPECT_EQ(cache.Find(off_curve), nullptr);  // and not tried again
+  EXPECT_NE(cache.Find(c), nullptr);
 }
 
-// Through the JWS layer the answer never depends on whether the key's table exists yet.
-TEST(PrecomputedKeyCacheTest, JwsVerifyGivesTheSameAnswersBeforeAndAfterTheTable) {
-  const PrivateKey key = NewKey();
-  const std::string message = "header.payload";
-  auto sig = JwsSign(key, JwsAlgorithm::kEs256, AsBytes(message));
-  ASSERT_TRUE(sig.ok());
-  Bytes tampered = *sig;
-  tampered[10] ^= 0x20;
-  for (int round = 0; round < 4; ++round) {
-    EXPECT_TRUE(JwsVerify(key.public_key(), JwsAlgorithm::kEs256, AsBytes(message), *sig).ok())
-        << round;
-    EXPECT_FALSE(JwsVerify(key.public_key(), JwsAlgorithm::kEs256, AsBytes(message), tampered).ok())
-        << round;
-    EXPECT_FALSE(
-        JwsVerify(key.public_key(), JwsAlgorithm::kEs256, AsBytes("header.other"), *sig).ok())
-        << round;
-  }
-  EXPECT_NE(PrecomputedKeyCache::Process().Find(PointOf(key.public_key())), nullptr);
-}
-
-TEST(PrecomputedKeyCacheTest, FindsAKeyByItsObjectAndByItsValue) {
+TEST(PrecomputedKeyCacheTest, FindsAKeyByTheObjectsPreparedForIt) {
   PrecomputedKeyCache cache;
   const PrivateKey key = NewKey();
   const PublicKey original = key.public_key();
   const PublicKey copy = original;  // shares the EVP_PKEY
   auto reparsed = PublicKey::FromSpkiDer(original.ToSpkiDer());
   ASSERT_TRUE(reparsed.ok());
-  EXPECT_EQ(cache.Find(original), nullptr);
+  cache.Prepare(original);
   auto table = cache.Find(copy);
   ASSERT_NE(table, nullptr);
-  EXPECT_EQ(cache.Find(*reparsed), table);  // another object, the same key: the same table
-  EXPECT_EQ(cache.Find(PointOf(original)), table);
+  EXPECT_EQ(cache.Find(*reparsed), nullptr);  // another object: not registered
+  cache.Prepare(*reparsed);                   // registered, and not built again
+  EXPECT_EQ(cache.Find(*reparsed), table);
   EXPECT_EQ(cache.built(), 1u);
-  const Signed s = Sign(key, "by object");
-  EXPECT_TRUE(table->Verify(s.digest, s.signature));
+  // More objects than an entry registers: the oldest is dropped, the table stays.
+  std::vector<PublicKey> more;
+  for (int i = 0; i < 4; ++i) more.push_back(PublicKey::FromSpkiDer(original.ToSpkiDer()).value());
+  for (const PublicKey& k : more) cache.Prepare(k);
+  EXPECT_EQ(cache.Find(original), nullptr);
+  EXPECT_EQ(cache.Find(more.back()), table);
+  EXPECT_EQ(cache.built(), 1u);
 
-  const PublicKey p384 = NewKey(KeyType::kEcP384).public_key();
-  const PublicKey rsa = NewKey(KeyType::kRsa2048).public_key();
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(cache.Find(p384), nullptr);
-    EXPECT_EQ(cache.Find(rsa), nullptr);
-  }
+  cache.Prepare(NewKey(KeyType::kEcP384).public_key());
+  cache.Prepare(NewKey(KeyType::kRsa2048).public_key());
   EXPECT_EQ(cache.built(), 1u);
 }
 
-TEST(PrecomputedKeyCacheTest, PrepareBuildsAtOnceAndOnlyOnce) {
-  PrecomputedKeyCache cache;
-  const PublicKey key = NewKey().public_key();
-  cache.Prepare(key);
-  EXPECT_EQ(cache.built(), 1u);
-  auto table = cache.Find(key);  // the first Find already has it
-  ASSERT_NE(table, nullptr);
-  cache.Prepare(key);
-  EXPECT_EQ(cache.Find(key), table);  // not rebuilt
-  cache.Prepare(NewKey(KeyType::kEcP384).public_key());
-  EXPECT_EQ(cache.built(), 1u);
+// Many threads preparing, finding and verifying while a capacity of 2 for 3 keys keeps forgetting
+// tables, some of them while they are being built: answers never change.
+TEST(PrecomputedKeyCacheTest, AnswersStayRightWhileTablesComeAndGoOnManyThreads) {
+  PrecomputedKeyCache cache(/*capacity=*/2);
+  std::vector<PrivateKey> keys;
+  std::vector<PublicKey> public_keys;
+  std::vector<Signed> signed_messages;
+  for (int i = 0; i < 3; ++i) {
+    keys.push_back(NewKey());
+    public_keys.push_back(keys.back().public_key());
+    signed_messages.push_back(Sign(keys.back(), "k" + std::to_string(i)));
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 30; ++i) {
+        const size_t k = static_cast<size_t>(i + t) % keys.size();
+        if ((i + t) % 5 == 0) cache.Prepare(public_keys[k]);
+        auto table = cache.Find(public_keys[k]);
+        if (!table) continue;
+        const Signed& mine = signed_messages[k];
+        const Signed& other = signed_messages[(k + 1) % keys.size()];
+        if (!Accepts(*table, mine.digest, mine.signature) ||
+            !Refuses(*table, other.digest, other.signature)) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_LE(cache.built(), 2u);
+}
+
+// Through the JWS layer the answer never depends on whether the key has a table.
+TEST(PrecomputedKeyCacheTest, JwsVerifyGivesTheSameAnswersWithAndWithoutTheTable) {
+  const PrivateKey key = NewKey();
+  const PublicKey public_key = key.public_key();
+  const std::string message = "header.payload";
+  auto sig = JwsSign(key, JwsAlgorithm::kEs256, AsBytes(message));
+  ASSERT_TRUE(sig.ok());
+  Bytes tampered = *sig;
+  tampered[10] ^= 0x20;
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) {
+      PrecomputedKeyCache::Process().Prepare(public_key);
+      ASSERT_NE(PrecomputedKeyCache::Process().Find(public_key), nullptr);
+    }
+    EXPECT_TRUE(JwsVerify(public_key, JwsAlgorithm::kEs256, AsBytes(message), *sig).ok()) << round;
+    EXPECT_FALSE(JwsVerify(public_key, JwsAlgorithm::kEs256, AsBytes(message), tampered).ok())
+        << round;
+    EXPECT_FALSE(JwsVerify(public_key, JwsAlgorithm::kEs256, AsBytes("header.other"), *sig).ok())
+        << round;
+  }
 }
 
 // Differences from OpenSSL's BN_mod_inverse would show as wrong verifications only by chance, so
