@@ -342,13 +342,23 @@ class Agent final : public IdentityProvider {
   // prepared cost a lookup.
   void PrepareJwtAuthorities() {
     const BundleSnapshot snapshot = cache_.Bundles();
-    auto prepare = [](const TrustBundle& bundle) {
+    size_t authorities = 0;
+    size_t built = 0;
+    size_t ready = 0;  // found through the very key objects validations will use
+    auto prepare = [&](const TrustBundle& bundle) {
       for (const JwtAuthority& authority : bundle.jwt_authorities()) {
-        PrecomputedKeyCache::Process().Prepare(authority.public_key);
+        ++authorities;
+        if (PrecomputedKeyCache::Process().Prepare(authority.public_key)) ++built;
+        if (PrecomputedKeyCache::Process().Find(authority.public_key)) ++ready;
       }
     };
     if (snapshot.own) prepare(*snapshot.own);
     for (const auto& [td, bundle] : snapshot.federated) prepare(*bundle);
+    if (built > 0) {
+      log_.Info("JWT authority tables built", {{"built", std::to_string(built)},
+                                               {"ready", std::to_string(ready)},
+                                               {"jwt_authorities", std::to_string(authorities)}});
+    }
   }
 
   void SetIdentity(AgentIdentity id) {

@@ -59,13 +59,13 @@ std::shared_ptr<const P256PrecomputedKey> PrecomputedKeyCache::Find(const Public
   return e->table;
 }
 
-void PrecomputedKeyCache::Prepare(const PublicKey& key) {
-  if (key.info().curve != "P-256") return;
+bool PrecomputedKeyCache::Prepare(const PublicKey& key) {
+  if (key.info().curve != "P-256") return false;
   {
     std::lock_guard lock(mu_);
     if (Entry* e = FindLocked(key.get()); e != nullptr) {
       e->last_use = ++clock_;
-      if (e->table || e->building || e->failed) return;
+      if (e->table || e->building || e->failed) return false;
     }
   }
   uint8_t point[65];
@@ -73,7 +73,7 @@ void PrecomputedKeyCache::Prepare(const PublicKey& key) {
   if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
                                       sizeof point, &len) != 1) {
     ossl::DrainErrors();
-    return;
+    return false;
   }
   const ByteView view(point, len);
   {
@@ -88,18 +88,20 @@ void PrecomputedKeyCache::Prepare(const PublicKey& key) {
       EVP_PKEY_up_ref(key.get());
       e->key_objects.emplace_back(key.get());
     }
-    if (e->table || e->building || e->failed) return;
+    if (e->table || e->building || e->failed) return false;
     e->building = true;
   }
   auto built = P256PrecomputedKey::Create(view);
   std::shared_ptr<const P256PrecomputedKey> table;
   if (built.ok()) table = std::make_shared<const P256PrecomputedKey>(std::move(built).value());
+  const bool ok = table != nullptr;
   std::lock_guard lock(mu_);
   if (Entry* e = FindLocked(view); e != nullptr && e->building) {
     e->building = false;
-    e->failed = table == nullptr;
+    e->failed = !ok;
     e->table = std::move(table);
   }
+  return ok;
 }
 
 size_t PrecomputedKeyCache::built() const {

@@ -38,8 +38,9 @@ class PrecomputedKeyCache {
   std::shared_ptr<const P256PrecomputedKey> Find(const PublicKey& key);
 
   // Builds the table of a P-256 `key` on the calling thread (about 18 ms) unless the key has one,
-  // and registers this key object for Find. Does nothing for other keys.
-  void Prepare(const PublicKey& key);
+  // and registers this key object for Find. Does nothing for other keys. True when this call
+  // built a table.
+  bool Prepare(const PublicKey& key);
 
   size_t built() const;  // how many remembered keys have their table
 

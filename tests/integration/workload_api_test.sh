@@ -128,6 +128,13 @@ TOK_EXP=$(node -e 'console.log(JSON.parse(Buffer.from(process.argv[1].split(".")
   [ "$(jget claims.fields.exp.numberValue <<<"$valid")" = "$TOK_EXP" ] &&
   pass "ValidateJWTSVID returns the ID and claims (aud, sub, exp as the token has them)" ||
   fail "ValidateJWTSVID returns the ID and claims" "$valid"
+# The agent built its JWT authority's precomputed table when it took the bundle, and found it
+# again through the key objects its validations use.
+tables=$(grep '"JWT authority tables built"' agent.log | head -1)
+[ -n "$tables" ] && [ "$(jget ready <<<"$tables")" -ge 1 ] &&
+  [ "$(jget ready <<<"$tables")" = "$(jget jwt_authorities <<<"$tables")" ] &&
+  pass "the agent prepared the tables of its JWT authorities" ||
+  fail "the agent prepared the tables of its JWT authorities" "${tables:-no such log line}"
 out=$(wl validate "$SOCK" db "$TOK" - || true)
 [[ "$out" == *INVALID_ARGUMENT*header* ]] && pass "ValidateJWTSVID without the security header: InvalidArgument" ||
   fail "ValidateJWTSVID without the security header: InvalidArgument" "$out"

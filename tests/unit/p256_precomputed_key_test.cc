@@ -319,11 +319,12 @@ TEST(PrecomputedKeyCacheTest, FindsAKeyByTheObjectsPreparedForIt) {
   const PublicKey copy = original;  // shares the EVP_PKEY
   auto reparsed = PublicKey::FromSpkiDer(original.ToSpkiDer());
   ASSERT_TRUE(reparsed.ok());
-  cache.Prepare(original);
+  EXPECT_TRUE(cache.Prepare(original));  // built
   auto table = cache.Find(copy);
   ASSERT_NE(table, nullptr);
+  EXPECT_FALSE(cache.Prepare(copy));          // already built
   EXPECT_EQ(cache.Find(*reparsed), nullptr);  // another object: not registered
-  cache.Prepare(*reparsed);                   // registered, and not built again
+  EXPECT_FALSE(cache.Prepare(*reparsed));     // registered, and not built again
   EXPECT_EQ(cache.Find(*reparsed), table);
   EXPECT_EQ(cache.built(), 1u);
   // More objects than an entry registers: the oldest is dropped, the table stays.
@@ -334,8 +335,8 @@ TEST(PrecomputedKeyCacheTest, FindsAKeyByTheObjectsPreparedForIt) {
   EXPECT_EQ(cache.Find(more.back()), table);
   EXPECT_EQ(cache.built(), 1u);
 
-  cache.Prepare(NewKey(KeyType::kEcP384).public_key());
-  cache.Prepare(NewKey(KeyType::kRsa2048).public_key());
+  EXPECT_FALSE(cache.Prepare(NewKey(KeyType::kEcP384).public_key()));
+  EXPECT_FALSE(cache.Prepare(NewKey(KeyType::kRsa2048).public_key()));
   EXPECT_EQ(cache.built(), 1u);
 }
 
