@@ -339,17 +339,19 @@ class Agent final : public IdentityProvider {
   // Every JWT-SVID a workload asks to validate is checked against the JWT authorities of the
   // bundles the agent holds: their precomputed tables (18 ms each, once per key) are built here,
   // on the thread that installed the bundles, never by a ValidateJWTSVID call. Keys already
-  // prepared cost a lookup.
+  // prepared cost a lookup. The own trust domain's come first; beyond the cache's capacity the
+  // rest verify the plain way, rather than push each other out at every bundle refresh.
   void PrepareJwtAuthorities() {
+    PrecomputedKeyCache& tables = PrecomputedKeyCache::Process();
     const BundleSnapshot snapshot = cache_.Bundles();
     size_t authorities = 0;
     size_t built = 0;
     size_t ready = 0;  // found through the very key objects validations will use
     auto prepare = [&](const TrustBundle& bundle) {
       for (const JwtAuthority& authority : bundle.jwt_authorities()) {
-        ++authorities;
-        if (PrecomputedKeyCache::Process().Prepare(authority.public_key)) ++built;
-        if (PrecomputedKeyCache::Process().Find(authority.public_key)) ++ready;
+        if (authorities++ >= tables.capacity()) continue;
+        if (tables.Prepare(authority.public_key)) ++built;
+        if (tables.Find(authority.public_key)) ++ready;
       }
     };
     if (snapshot.own) prepare(*snapshot.own);

@@ -43,6 +43,7 @@ class PrecomputedKeyCache {
   bool Prepare(const PublicKey& key);
 
   size_t built() const;  // how many remembered keys have their table
+  size_t capacity() const { return capacity_; }
 
  private:
   static constexpr size_t kKeyObjectsPerEntry = 4;
