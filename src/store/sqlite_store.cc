@@ -1,7 +1,6 @@
 #include "store/sqlite_store.h"
 
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/digest.h"
+#include "core/random.h"
 
 namespace ward::store {
 namespace {
@@ -107,9 +107,11 @@ struct StmtFinalizer {
 using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-std::string NewEntryId() {
-  unsigned char raw[16];
-  RAND_bytes(raw, sizeof raw);
+// 128 random bits: unique, and not guessable from other entries' IDs. An ID is not a secret, so
+// it comes from the buffered generator (random.h).
+Result<std::string> NewEntryId() {
+  uint8_t raw[16];
+  WARD_RETURN_IF_ERROR(FillRandomValue(raw, sizeof raw));
   return HexEncode(ByteView(raw, sizeof raw));
 }
 
@@ -249,7 +251,12 @@ class SqliteStore final : public DataStore {
         continue;
       }
       std::sort(entry.selectors.begin(), entry.selectors.end());
-      entry.id = NewEntryId();
+      auto id = NewEntryId();
+      if (!id.ok()) {
+        out.push_back(id.status().WithContext("cannot make an entry ID"));
+        continue;
+      }
+      entry.id = std::move(id).value();
       entry.created_at = UnixNow();
       Status saved = Exec("SAVEPOINT entry");
       auto written = saved.ok() ? WriteEntryInTransaction(std::move(entry), /*insert=*/true)
