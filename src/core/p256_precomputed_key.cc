@@ -66,6 +66,7 @@ struct P256PrecomputedKey::Groups {
   GroupPtr curve;      // P-256 as named, with OpenSSL's built-in table for G
   GroupPtr key_group;  // the same curve with the key as its generator, and a table for it
   internal::Uint256Bytes order{};  // n, big-endian
+  ossl::BnPtr field_prime;         // p
 };
 
 P256PrecomputedKey::P256PrecomputedKey(std::unique_ptr<Groups> groups)
@@ -92,6 +93,11 @@ Result<P256PrecomputedKey> P256PrecomputedKey::Create(ByteView point) {
   if (BN_bn2binpad(EC_GROUP_get0_order(curve), groups->order.data(),
                    static_cast<int>(groups->order.size())) != static_cast<int>(kCoordinateBytes)) {
     return Internal("cannot read the order of P-256: " + ossl::DrainErrors());
+  }
+  groups->field_prime.reset(BN_new());
+  if (!groups->field_prime ||
+      EC_GROUP_get_curve(curve, groups->field_prime.get(), nullptr, nullptr, ctx.get()) != 1) {
+    return Internal("cannot read the field of P-256: " + ossl::DrainErrors());
   }
   groups->key_group.reset(EC_GROUP_dup(curve));
   EC_GROUP* key_group = groups->key_group.get();
@@ -127,6 +133,8 @@ SignatureCheck P256PrecomputedKey::Verify(ByteView digest, ByteView signature) c
   BIGNUM* u1 = BN_CTX_get(ctx);
   BIGNUM* u2 = BN_CTX_get(ctx);
   BIGNUM* product = BN_CTX_get(ctx);
+  BIGNUM* jacobian_x = BN_CTX_get(ctx);
+  BIGNUM* jacobian_z = BN_CTX_get(ctx);
   BIGNUM* x = BN_CTX_get(ctx);  // BN_CTX_get fails for good once it fails: the last one tells
   PointPtr sum(EC_POINT_new(curve));
   PointPtr key_part(EC_POINT_new(curve));
@@ -159,13 +167,24 @@ SignatureCheck P256PrecomputedKey::Verify(ByteView digest, ByteView signature) c
         EC_POINT_add(curve, sum.get(), sum.get(), key_part.get(), ctx) != 1) {
       return kCannot;
     }
-    // R must not be the point at infinity, and its x coordinate mod n must equal r.
+    // R must not be the point at infinity, and its x coordinate mod n must equal r. With R in
+    // Jacobian coordinates, x = X / Z² and 0 <= x < p < 2n, so x mod n = r means x = r or
+    // x = r + n: X is compared with r·Z² and (r + n)·Z² mod p, which spares the field inversion
+    // an affine conversion costs (about 2 µs).
     if (EC_POINT_is_at_infinity(curve, sum.get()) == 1) return SignatureCheck::kInvalid;
-    if (EC_POINT_get_affine_coordinates(curve, sum.get(), x, nullptr, ctx) != 1 ||
-        !BN_nnmod(x, x, order, ctx)) {
+    const BIGNUM* p = groups_->field_prime.get();
+    if (EC_POINT_get_Jprojective_coordinates_GFp(curve, sum.get(), jacobian_x, nullptr, jacobian_z,
+                                                 ctx) != 1 ||
+        !BN_nnmod(jacobian_x, jacobian_x, p, ctx) ||
+        !BN_mod_sqr(jacobian_z, jacobian_z, p, ctx) ||  // Z², from here on
+        !BN_mod_mul(x, r, jacobian_z, p, ctx)) {
       return kCannot;
     }
-    return BN_cmp(x, r) == 0 ? SignatureCheck::kValid : SignatureCheck::kInvalid;
+    if (BN_cmp(x, jacobian_x) == 0) return SignatureCheck::kValid;
+    if (!BN_add(x, r, order)) return kCannot;
+    if (BN_cmp(x, p) >= 0) return SignatureCheck::kInvalid;
+    if (!BN_mod_mul(x, x, jacobian_z, p, ctx)) return kCannot;
+    return BN_cmp(x, jacobian_x) == 0 ? SignatureCheck::kValid : SignatureCheck::kInvalid;
   }();
   ossl::DrainErrors();  // nothing is left queued for the next OpenSSL user on this thread
   return check;
