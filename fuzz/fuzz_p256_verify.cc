@@ -32,18 +32,22 @@ constexpr uint8_t kOrder[32] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 
                                 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17,
                                 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
 
-struct Fixture {
-  ward::PublicKey key = ward::PublicKey::FromPem(kPublicKeyPem).value();
-  ward::P256PrecomputedKey table = ward::P256PrecomputedKey::Create(Point(key)).value();
+using GroupPtr = std::unique_ptr<EC_GROUP, ward::ossl::Deleter<EC_GROUP_free>>;
+using PointPtr = std::unique_ptr<EC_POINT, ward::ossl::Deleter<EC_POINT_free>>;
 
-  static ward::Bytes Point(const ward::PublicKey& k) {
-    ward::Bytes point(65);
-    size_t len = 0;
-    FUZZ_CHECK(EVP_PKEY_get_octet_string_param(k.get(), "encoded-pub-key", point.data(),
-                                               point.size(), &len) == 1);
-    point.resize(len);
-    return point;
+// The key three ways, made once: as a PublicKey, as its table, and as a point for building
+// signatures from scalars.
+struct Fixture {
+  Fixture() {
+    const ward::Bytes point = key.EncodedPoint().value();
+    FUZZ_CHECK(q != nullptr &&
+               EC_POINT_oct2point(group.get(), q.get(), point.data(), point.size(), nullptr) == 1);
   }
+  ward::PublicKey key = ward::PublicKey::FromPem(kPublicKeyPem).value();
+  ward::P256PrecomputedKey table =
+      ward::P256PrecomputedKey::Create(key.EncodedPoint().value()).value();
+  GroupPtr group{EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)};
+  PointPtr q{EC_POINT_new(group.get())};
 };
 
 bool OpenSslVerifies(const ward::PublicKey& key, const uint8_t* digest, const uint8_t* raw) {
@@ -87,23 +91,18 @@ void CheckInverse(const uint8_t* value) {
 // A valid signature made from two scalars the input chooses (u1 = first 32 bytes, u2 = next 32,
 // both mod n): R = u1·G + u2·Q, r = x(R) mod n, s = r / u2, digest = u1·s. It needs no private key
 // and reaches every window of the table for Q. Returns false when the scalars give no signature.
-bool MakeFromScalars(const ward::PublicKey& key, const uint8_t* in, uint8_t digest[32],
+bool MakeFromScalars(const Fixture& fixture, const uint8_t* in, uint8_t digest[32],
                      uint8_t signature[64]) {
-  static const std::unique_ptr<EC_GROUP, ward::ossl::Deleter<EC_GROUP_free>> curve(
-      EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1));
-  const EC_GROUP* group = curve.get();
+  const EC_GROUP* group = fixture.group.get();
   std::unique_ptr<BN_CTX, ward::ossl::Deleter<BN_CTX_free>> ctx(BN_CTX_new());
   const BIGNUM* n = EC_GROUP_get0_order(group);
   ward::ossl::BnPtr u1(BN_bin2bn(in, 32, nullptr)), u2(BN_bin2bn(in + 32, 32, nullptr));
   ward::ossl::BnPtr r(BN_new()), s(BN_new()), e(BN_new()), inv(BN_new());
-  std::unique_ptr<EC_POINT, ward::ossl::Deleter<EC_POINT_free>> q(EC_POINT_new(group));
-  std::unique_ptr<EC_POINT, ward::ossl::Deleter<EC_POINT_free>> big_r(EC_POINT_new(group));
-  const ward::Bytes point = Fixture::Point(key);
-  FUZZ_CHECK(EC_POINT_oct2point(group, q.get(), point.data(), point.size(), ctx.get()) == 1);
+  PointPtr big_r(EC_POINT_new(group));
   FUZZ_CHECK(BN_nnmod(u1.get(), u1.get(), n, ctx.get()) == 1);
   FUZZ_CHECK(BN_nnmod(u2.get(), u2.get(), n, ctx.get()) == 1);
   if (BN_is_zero(u2.get())) return false;
-  FUZZ_CHECK(EC_POINT_mul(group, big_r.get(), u1.get(), q.get(), u2.get(), ctx.get()) == 1);
+  FUZZ_CHECK(EC_POINT_mul(group, big_r.get(), u1.get(), fixture.q.get(), u2.get(), ctx.get()) == 1);
   if (EC_POINT_is_at_infinity(group, big_r.get()) == 1) return false;
   FUZZ_CHECK(EC_POINT_get_affine_coordinates(group, big_r.get(), r.get(), nullptr, ctx.get()) == 1);
   FUZZ_CHECK(BN_nnmod(r.get(), r.get(), n, ctx.get()) == 1);
@@ -143,7 +142,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A valid signature from the input's scalars, then with one byte changed where the input says.
   uint8_t digest[32];
   uint8_t signature[64];
-  if (MakeFromScalars(fixture.key, data, digest, signature)) {
+  if (MakeFromScalars(fixture, data, digest, signature)) {
     FUZZ_CHECK(OpenSslVerifies(fixture.key, digest, signature));
     FUZZ_CHECK(TableAccepts(fixture.table, digest, signature));
     const uint8_t flip = data[64] == 0 ? 1 : data[64];

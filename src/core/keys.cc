@@ -91,6 +91,22 @@ PublicKey& PublicKey::operator=(const PublicKey& other) {
   return *this;
 }
 
+Result<Bytes> PublicKey::EncodedPoint() const {
+  if (info_.family != KeyFamily::kEc) return InvalidArgument("not an EC key");
+  size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(pkey_.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0,
+                                      &len) != 1) {
+    return Internal("cannot read the EC point: " + ossl::DrainErrors());
+  }
+  Bytes point(len);
+  if (EVP_PKEY_get_octet_string_param(pkey_.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point.data(),
+                                      point.size(), &len) != 1) {
+    return Internal("cannot read the EC point: " + ossl::DrainErrors());
+  }
+  point.resize(len);
+  return point;
+}
+
 Result<PublicKey> PublicKey::FromSpkiDer(ByteView der) {
   const unsigned char* p = der.data();
   ossl::PkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));

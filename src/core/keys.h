@@ -41,6 +41,8 @@ class PublicKey {
   static Result<PublicKey> FromPem(std::string_view pem);
 
   Bytes ToSpkiDer() const;
+  // EC keys: the public point as SEC 1 encodes it (uncompressed, unless the key came compressed).
+  Result<Bytes> EncodedPoint() const;
   std::string ToPem() const;
   const KeyInfo& info() const { return info_; }
   bool Equals(const PublicKey& other) const;

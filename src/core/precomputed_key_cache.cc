@@ -1,7 +1,5 @@
 #include "core/precomputed_key_cache.h"
 
-#include <openssl/core_names.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -68,14 +66,9 @@ bool PrecomputedKeyCache::Prepare(const PublicKey& key) {
       if (e->table || e->building || e->failed) return false;
     }
   }
-  uint8_t point[65];
-  size_t len = 0;
-  if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-                                      sizeof point, &len) != 1) {
-    ossl::DrainErrors();
-    return false;
-  }
-  const ByteView view(point, len);
+  const Result<Bytes> point = key.EncodedPoint();
+  if (!point.ok()) return false;
+  const ByteView view(*point);
   {
     std::lock_guard lock(mu_);
     Entry* e = FindLocked(view);

@@ -1,6 +1,6 @@
 // Modular inversion of 256-bit numbers by the binary extended Euclidean algorithm, for the
 // ECDSA verifications of p256_precomputed_key.cc. OpenSSL's BN_mod_inverse spends about 9 µs on a
-// 256-bit inverse, a third of such a verification; this takes about 4 µs.
+// 256-bit inverse, a third of such a verification; this takes 3-4 µs.
 //
 // Variable time: only for public values (a signature's s), never for a secret.
 #ifndef WARD_CORE_INTERNAL_MOD_INVERSE_H_
