@@ -6,6 +6,7 @@
 
 #include "core/csr.h"
 #include "core/digest.h"
+#include "core/internal/json_strict.h"
 #include "core/jws_algorithm.h"
 #include "core/jwt_svid.h"
 #include "core/precomputed_key_cache.h"
@@ -60,6 +61,19 @@ void BM_SpiffeIdParse(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SpiffeIdParse);
+
+// The claims of a JWT-SVID as Ward mints them, through the parser that validation uses.
+void BM_JsonStrictParseClaims(benchmark::State& state) {
+  const std::string claims =
+      R"({"aud":["spiffe://example.org/db"],"exp":1800000900,"iat":1800000000,)"
+      R"("jti":"0Nq2yhw3kS1gZ7Lmb4pP8w","sub":"spiffe://example.org/ns/prod/sa/web"})";
+  for (auto _ : state) {
+    auto doc = internal::ParseJsonStrict(claims, 16 * 1024, "JWT claims");
+    if (!doc.ok()) state.SkipWithError(doc.status().message().c_str());
+    benchmark::DoNotOptimize(doc);
+  }
+}
+BENCHMARK(BM_JsonStrictParseClaims);
 
 // Through a LocalSigner kept across calls, as the CA's key managers keep theirs.
 void BM_EcdsaP256Sign(benchmark::State& state) {

@@ -15,13 +15,16 @@ namespace {
 
 using nlohmann::json;
 
-Result<json> DecodeSegment(std::string_view segment, const char* what) {
+// Decodes and parses one segment; `text`, when given, receives the decoded JSON text.
+Result<json> DecodeSegment(std::string_view segment, const char* what,
+                           std::string* text = nullptr) {
   auto raw = Base64UrlDecode(segment);
   if (!raw.ok()) return raw.status().WithContext(std::string("JWT ") + what);
   WARD_ASSIGN_OR_RETURN(json doc, internal::ParseJsonStrict(AsString(*raw), kMaxJwtBytes,
                                                             std::string("JWT ") + what));
   if (!doc.is_object())
     return InvalidArgument(std::string("JWT ") + what + " is not a JSON object");
+  if (text != nullptr) text->assign(AsString(*raw));
   return doc;
 }
 
@@ -196,7 +199,8 @@ Result<ValidatedJwtSvid> ValidateJwtSvid(std::string_view token, const TrustBund
   const std::string& kid = kid_it->get_ref<const std::string&>();
   if (sig_b64.empty()) return InvalidArgument("token has no signature");
 
-  WARD_ASSIGN_OR_RETURN(json claims, DecodeSegment(payload_b64, "claims"));
+  std::string claims_text;
+  WARD_ASSIGN_OR_RETURN(json claims, DecodeSegment(payload_b64, "claims", &claims_text));
   const auto sub_it = claims.find("sub");
   if (sub_it == claims.end()) return InvalidArgument("token has no subject (sub)");
   if (!sub_it->is_string()) return InvalidArgument("token subject (sub) is not a string");
@@ -235,7 +239,7 @@ Result<ValidatedJwtSvid> ValidateJwtSvid(std::string_view token, const TrustBund
                            std::string(audience.substr(0, 256)) + "\"");
   }
   return ValidatedJwtSvid{std::move(id).value(), std::move(token_audience),
-                          static_cast<UnixSeconds>(std::floor(*exp)), kid, claims.dump()};
+                          static_cast<UnixSeconds>(std::floor(*exp)), kid, std::move(claims_text)};
 }
 
 }  // namespace ward

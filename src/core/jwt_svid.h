@@ -46,7 +46,7 @@ struct ValidatedJwtSvid {
   std::vector<std::string> audience;
   UnixSeconds expires_at = 0;
   std::string key_id;
-  std::string claims_json;  // the verified payload, as sent
+  std::string claims_json;  // the verified payload's JSON text, byte for byte as signed
 };
 
 // Validates a compact JWS JWT-SVID per JWT-SVID.md for `audience` (which must be non-empty) at

@@ -247,6 +247,30 @@ TEST(JsonStrictTest, RejectsDuplicatesAtAnyDepth) {
   EXPECT_FALSE(internal::ParseJsonStrict(R"({"a":1,"a":1})", 1000, "doc").ok());
   EXPECT_FALSE(internal::ParseJsonStrict(R"({"a":{"b":1,"b":2}})", 1000, "doc").ok());
   EXPECT_FALSE(internal::ParseJsonStrict(R"([{"x":1,"y":2,"x":3}])", 1000, "doc").ok());
+  EXPECT_THAT(internal::ParseJsonStrict(R"({"":1,"":2})", 1000, "doc").status().message(),
+              HasSubstr("duplicate key \"\""));
+  // Escapes are resolved before keys are compared.
+  EXPECT_THAT(internal::ParseJsonStrict(R"({"a":1,"\u0061":2})", 1000, "doc").status().message(),
+              HasSubstr("duplicate key \"a\""));
+}
+
+TEST(JsonStrictTest, BuildsWhatNlohmannBuilds) {
+  for (const char* text :
+       {R"({"a":[1,-2,3.5,1e3,18446744073709551615,-9223372036854775808],"b":{"c":null}})",
+        R"([true,false,"s\u00e9\n",[],{},[[{}]],{"x":[{"y":[]}]}])", R"("just a string")", "  42  ",
+        "null", R"({"k":"v","j":{"k":"v"}})"}) {
+    auto strict = internal::ParseJsonStrict(text, 1000, "doc");
+    ASSERT_TRUE(strict.ok()) << text << ": " << strict.status().message();
+    const auto plain = nlohmann::json::parse(text);
+    EXPECT_EQ(*strict, plain) << text;
+    EXPECT_EQ(strict->dump(), plain.dump()) << text;  // 1e3 stays a float, 42 an integer
+  }
+  EXPECT_THAT(internal::ParseJsonStrict("{\"a\":}", 1000, "doc").status().message(),
+              HasSubstr("not valid JSON"));
+  EXPECT_THAT(internal::ParseJsonStrict("", 1000, "doc").status().message(),
+              HasSubstr("not valid JSON"));
+  EXPECT_THAT(internal::ParseJsonStrict("[1e999]", 1000, "doc").status().message(),
+              HasSubstr("not valid JSON"));
 }
 
 TEST(JsonStrictTest, BoundsSizeDepthAndEncoding) {
@@ -254,6 +278,24 @@ TEST(JsonStrictTest, BoundsSizeDepthAndEncoding) {
               HasSubstr("limit"));
   const std::string deep = std::string(40, '[') + std::string(40, ']');
   EXPECT_THAT(internal::ParseJsonStrict(deep, 1000, "doc").status().message(), HasSubstr("deeper"));
+  // Exactly kMaxJsonDepth containers nest; one more does not, whether arrays or objects.
+  const auto nested = [](size_t levels, const char* open, const char* close) {
+    std::string text;
+    for (size_t i = 0; i < levels; ++i) text += open;
+    text += "1";
+    for (size_t i = 0; i < levels; ++i) text += close;
+    return text;
+  };
+  EXPECT_TRUE(internal::ParseJsonStrict(nested(internal::kMaxJsonDepth, "[", "]"), 1000, "d").ok());
+  EXPECT_THAT(internal::ParseJsonStrict(nested(internal::kMaxJsonDepth + 1, "[", "]"), 1000, "d")
+                  .status()
+                  .message(),
+              HasSubstr("deeper than 32"));
+  EXPECT_TRUE(
+      internal::ParseJsonStrict(nested(internal::kMaxJsonDepth, "{\"a\":", "}"), 1000, "d").ok());
+  EXPECT_FALSE(
+      internal::ParseJsonStrict(nested(internal::kMaxJsonDepth + 1, "{\"a\":", "}"), 1000, "d")
+          .ok());
   EXPECT_FALSE(internal::ParseJsonStrict("{\"a\":\"\xff\"}", 1000, "doc").ok());  // bad UTF-8
   EXPECT_FALSE(internal::ParseJsonStrict("{\"a\":1} trailing", 1000, "doc").ok());
   EXPECT_FALSE(internal::ParseJsonStrict("/* c */ {}", 1000, "doc").ok());

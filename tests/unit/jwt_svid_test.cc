@@ -69,6 +69,20 @@ TEST_F(JwtSvidTest, MintedTokenValidatesAndCarriesKidAndTyp) {
   EXPECT_EQ(claims["aud"], "svc");
 }
 
+TEST_F(JwtSvidTest, ClaimsAreTheSignedTextByteForByte) {
+  // Members out of order and spaced as no serializer would write them: a re-serialization would
+  // sort and compact them.
+  const std::string payload = R"({ "sub":"spiffe://example.org/web", "exp":)" +
+                              std::to_string(Now() + 60) + R"(,"aud":["svc"] ,"x":1.50})";
+  const std::string input =
+      Base64UrlEncode(AsBytes(Header().dump())) + "." + Base64UrlEncode(AsBytes(payload));
+  const std::string token =
+      input + "." + Base64UrlEncode(JwsSign(key_, JwsAlgorithm::kEs256, AsBytes(input)).value());
+  auto v = ValidateJwtSvid(token, bundles_, "svc", Now());
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  EXPECT_EQ(v->claims_json, payload);
+}
+
 TEST_F(JwtSvidTest, MintsWithEveryKeyType) {
   for (KeyType t : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kRsa2048}) {
     PrivateKey key = NewKey(t);
