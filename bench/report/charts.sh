@@ -8,6 +8,8 @@
 #   openssl.json      {"sign_us","verify_us","after":{...}}   ECDSA P-256 floor from openssl speed
 #                                                             (at the start; "after": re-measured)
 #   issue.json        {"issued",...,"server_cpu_us_per_op"}   Ward X.509-SVID issuance, agent API
+#   rounds.json       {"rounds":[...],"issue_ratio_median","validate_ratio_median"}  the two
+#                     targets against a floor taken right before each round (not charted)
 #   micro.json        {"jwt_mint_us","jwt_validate_us","x509_issue_us"}  Ward microbenchmarks
 #   fetch.json, jwt_validate.json, jwt_validate_cached.json   {"p50_ms","p99_ms",...} Workload API
 #   agents.json       {"agents","p50_ms","p99_ms",...}        agent sync
