@@ -7,6 +7,7 @@
 #include "core/csr.h"
 #include "core/digest.h"
 #include "core/internal/json_strict.h"
+#include "core/internal/mod_inverse.h"
 #include "core/jws_algorithm.h"
 #include "core/jwt_svid.h"
 #include "core/precomputed_key_cache.h"
@@ -127,6 +128,28 @@ void BM_EcdsaP256VerifyRepeatedKey(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_EcdsaP256VerifyRepeatedKey);
+
+// s⁻¹ mod n, as the table verification computes it, for varying s.
+void BM_ModInverseP256Order(benchmark::State& state) {
+  const internal::Uint256Bytes order = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00,
+                                        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                        0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84,
+                                        0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
+  std::vector<internal::Uint256Bytes> values(64);
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = Sha256(AsBytes("inverse input " + std::to_string(i)));
+    values[i][0] &= 0x7F;  // below the order
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    internal::Uint256Bytes inverse;
+    if (!internal::InvertModOdd(values[i++ % values.size()], order, inverse)) {
+      state.SkipWithError("no inverse");
+    }
+    benchmark::DoNotOptimize(inverse);
+  }
+}
+BENCHMARK(BM_ModInverseP256Order);
 
 void BM_JwtSvidMintEs256(benchmark::State& state) {
   Pki& pki = GetPki();

@@ -2,7 +2,8 @@
 // for any digest and signature the two must give the same answer. The input is read as a 32-byte
 // digest then a 64-byte r || s (the seeds are valid signatures under the key below), and its first
 // 64 bytes also as two scalars from which a valid signature is made, then changed in one byte.
-// Also checks the modular inverse against BN_mod_inverse.
+// Also checks the modular inverse against BN_mod_inverse, modulo the curve order and modulo any
+// odd number the input's bytes 96-127 make.
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
@@ -66,15 +67,16 @@ bool OpenSslVerifies(const ward::PublicKey& key, const uint8_t* digest, const ui
   return rc == 1;
 }
 
-void CheckInverse(const uint8_t* value) {
+// `modulus` is odd (OpenSSL's answer for an even one differs in kind, not only in value).
+void CheckInverse(const uint8_t* value, const uint8_t* modulus) {
   ward::internal::Uint256Bytes a;
   ward::internal::Uint256Bytes n;
   ward::internal::Uint256Bytes ours{};
   std::memcpy(a.data(), value, 32);
-  std::memcpy(n.data(), kOrder, 32);
+  std::memcpy(n.data(), modulus, 32);
   const bool ok = ward::internal::InvertModOdd(a, n, ours);
   ward::ossl::BnPtr a_bn(BN_bin2bn(value, 32, nullptr));
-  ward::ossl::BnPtr n_bn(BN_bin2bn(kOrder, 32, nullptr));
+  ward::ossl::BnPtr n_bn(BN_bin2bn(modulus, 32, nullptr));
   std::unique_ptr<BN_CTX, ward::ossl::Deleter<BN_CTX_free>> ctx(BN_CTX_new());
   const bool in_range = BN_cmp(a_bn.get(), n_bn.get()) < 0 && !BN_is_zero(a_bn.get());
   ward::ossl::BnPtr theirs(in_range ? BN_mod_inverse(nullptr, a_bn.get(), n_bn.get(), ctx.get())
@@ -138,7 +140,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The input as a digest and a signature: almost always invalid, and both must say so.
   FUZZ_CHECK(TableAccepts(fixture.table, data, data + 32) ==
              OpenSslVerifies(fixture.key, data, data + 32));
-  CheckInverse(data + 64);
+  CheckInverse(data + 64, kOrder);
+  if (size >= 128) {  // and modulo any odd number the input brings
+    uint8_t odd_modulus[32];
+    std::memcpy(odd_modulus, data + 96, 32);
+    odd_modulus[31] |= 1;
+    CheckInverse(data + 64, odd_modulus);
+  }
   // A valid signature from the input's scalars, then with one byte changed where the input says.
   uint8_t digest[32];
   uint8_t signature[64];

@@ -449,6 +449,38 @@ TEST(ModInverseTest, AgreesWithOpenSslOnRandomAndEdgeValues) {
   }
 }
 
+// Any odd modulus, not only the curve's: sizes from 2 to 256 bits, the largest 256-bit one, and
+// values sharing a factor with it.
+TEST(ModInverseTest, AgreesWithOpenSslForOddModuliOfEverySize) {
+  std::unique_ptr<BN_CTX, ossl::Deleter<BN_CTX_free>> ctx(BN_CTX_new());
+  ossl::BnPtr n(BN_new());
+  ossl::BnPtr a(BN_new());
+  ossl::BnPtr factor(BN_new());
+  for (int bits = 2; bits <= 256; ++bits) {
+    for (int i = 0; i < 4; ++i) {
+      // Top bit set, bottom bit set: exactly `bits` bits, odd.
+      ASSERT_EQ(BN_rand(n.get(), bits, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD), 1);
+      ASSERT_EQ(BN_rand_range(a.get(), n.get()), 1);
+      if (BN_is_zero(a.get())) continue;
+      ExpectInverseMatchesOpenSsl(a.get(), n.get(), ctx.get());
+      // A multiple of 3 against a modulus that is one too (when it fits below it).
+      if (bits > 3 && BN_mod_word(n.get(), 3) == 0) {
+        ASSERT_EQ(BN_set_word(factor.get(), 3), 1);
+        ASSERT_EQ(BN_mul(a.get(), a.get(), factor.get(), ctx.get()), 1);
+        ASSERT_EQ(BN_nnmod(a.get(), a.get(), n.get(), ctx.get()), 1);
+        if (!BN_is_zero(a.get())) ExpectInverseMatchesOpenSsl(a.get(), n.get(), ctx.get());
+      }
+    }
+  }
+  BN_zero(n.get());
+  ASSERT_EQ(BN_set_bit(n.get(), 256), 1);
+  ASSERT_EQ(BN_sub_word(n.get(), 1), 1);  // 2^256 - 1 = 3 · 5 · 17 · 257 · ...
+  for (unsigned long value : {2ul, 3ul, 7ul, 65536ul, 0xFFFFFFFFul}) {
+    ASSERT_EQ(BN_set_word(a.get(), value), 1);
+    ExpectInverseMatchesOpenSsl(a.get(), n.get(), ctx.get());
+  }
+}
+
 TEST(ModInverseTest, RefusesWhereThereIsNoInverse) {
   internal::Uint256Bytes n{};
   std::copy(kOrder.begin(), kOrder.end(), n.begin());

@@ -8,13 +8,22 @@ namespace {
 using Limb = uint64_t;
 __extension__ typedef unsigned __int128 Wide;  // GCC and Clang on 64-bit targets
 
-// Four 64-bit limbs, least significant first.
-struct Uint256 {
-  Limb limb[4];
+// The steps of one batch: the low 64 bits of f and g decide 62 steps exactly (each step needs one
+// more bit than the steps left), and the batch's matrix entries stay within ±2^62.
+constexpr int kBatchSteps = 62;
+constexpr Limb kBatchMask = (Limb{1} << kBatchSteps) - 1;
+// Bernstein and Yang bound the steps for 256-bit inputs by 741 (12 batches); a batch more than
+// twice that many means a bug, and the caller falls back to another inverse.
+constexpr int kMaxBatches = 24;
+
+// A signed 320-bit number in two's complement, least significant limb first. The algorithm's
+// values stay below 2^319 in magnitude, so arithmetic mod 2^320 is exact.
+struct Int320 {
+  Limb limb[5];
 };
 
-Uint256 FromBytes(const Uint256Bytes& be) {
-  Uint256 out{};
+Int320 FromBytes(const Uint256Bytes& be) {
+  Int320 out{};
   for (int i = 0; i < 4; ++i) {
     Limb v = 0;
     for (int j = 0; j < 8; ++j) v = (v << 8) | be[static_cast<size_t>((3 - i) * 8 + j)];
@@ -23,7 +32,7 @@ Uint256 FromBytes(const Uint256Bytes& be) {
   return out;
 }
 
-Uint256Bytes ToBytes(const Uint256& x) {
+Uint256Bytes ToBytes(const Int320& x) {  // x in [0, 2^256)
   Uint256Bytes out{};
   for (int i = 0; i < 4; ++i) {
     for (int j = 0; j < 8; ++j) {
@@ -33,118 +42,191 @@ Uint256Bytes ToBytes(const Uint256& x) {
   return out;
 }
 
-bool IsZero(const Uint256& a) { return (a.limb[0] | a.limb[1] | a.limb[2] | a.limb[3]) == 0; }
-bool IsOne(const Uint256& a) { return a.limb[0] == 1 && (a.limb[1] | a.limb[2] | a.limb[3]) == 0; }
+bool IsNegative(const Int320& x) { return (x.limb[4] >> 63) != 0; }
+bool IsZero(const Int320& x) {
+  return (x.limb[0] | x.limb[1] | x.limb[2] | x.limb[3] | x.limb[4]) == 0;
+}
+bool IsOne(const Int320& x) {
+  return x.limb[0] == 1 && (x.limb[1] | x.limb[2] | x.limb[3] | x.limb[4]) == 0;
+}
+bool IsMinusOne(const Int320& x) {
+  return (x.limb[0] & x.limb[1] & x.limb[2] & x.limb[3] & x.limb[4]) == ~Limb{0};
+}
 
-int Compare(const Uint256& a, const Uint256& b) {
-  for (int i = 3; i >= 0; --i) {
+// Unsigned comparison; for two non-negative values, the numeric one.
+int Compare(const Int320& a, const Int320& b) {
+  for (int i = 4; i >= 0; --i) {
     if (a.limb[i] != b.limb[i]) return a.limb[i] < b.limb[i] ? -1 : 1;
   }
   return 0;
 }
 
-// r = a - b; returns the borrow out.
-Limb Subtract(Uint256& r, const Uint256& a, const Uint256& b) {
-  Limb borrow = 0;
-  for (int i = 0; i < 4; ++i) {
-    const Wide d = static_cast<Wide>(a.limb[i]) - b.limb[i] - borrow;
-    r.limb[i] = static_cast<Limb>(d);
-    borrow = static_cast<Limb>(d >> 64) & 1;
-  }
-  return borrow;
-}
-
-void Add(Uint256& r, const Uint256& a, const Uint256& b) {
+void AddTo(Int320& acc, const Int320& x) {
   Limb carry = 0;
-  for (int i = 0; i < 4; ++i) {
-    const Wide s = static_cast<Wide>(a.limb[i]) + b.limb[i] + carry;
-    r.limb[i] = static_cast<Limb>(s);
+  for (int i = 0; i < 5; ++i) {
+    const Wide s = static_cast<Wide>(acc.limb[i]) + x.limb[i] + carry;
+    acc.limb[i] = static_cast<Limb>(s);
     carry = static_cast<Limb>(s >> 64);
   }
 }
 
-// r = a - b mod n, for a and b below n.
-void SubtractMod(Uint256& r, const Uint256& a, const Uint256& b, const Uint256& n) {
-  if (Subtract(r, a, b) != 0) Add(r, r, n);  // wraps back below n
+void SubtractFrom(Int320& acc, const Int320& x) {
+  Limb borrow = 0;
+  for (int i = 0; i < 5; ++i) {
+    const Wide d = static_cast<Wide>(acc.limb[i]) - x.limb[i] - borrow;
+    acc.limb[i] = static_cast<Limb>(d);
+    borrow = static_cast<Limb>(d >> 64) & 1;
+  }
 }
 
-struct Modulus {
-  Uint256 n;
-  Limb n_inverse;  // n⁻¹ mod 2⁶⁴
+// acc += x·a (mod 2^320). As a 320-bit number a is its low 64 bits, minus 2^64 when negative, so
+// x·a is x times those bits, minus x shifted up a limb.
+void MultiplyAdd(Int320& acc, const Int320& x, int64_t a) {
+  const Limb bits = static_cast<Limb>(a);
+  Int320 product{};
+  Limb carry = 0;
+  for (int i = 0; i < 5; ++i) {
+    const Wide t = static_cast<Wide>(x.limb[i]) * bits + carry;
+    product.limb[i] = static_cast<Limb>(t);
+    carry = static_cast<Limb>(t >> 64);
+  }
+  if (a < 0) {
+    const Int320 shifted{{0, x.limb[0], x.limb[1], x.limb[2], x.limb[3]}};
+    SubtractFrom(product, shifted);
+  }
+  AddTo(acc, product);
+}
+
+// x / 2^62 for an x whose low 62 bits are zero (false otherwise: a bug, reported, not hidden).
+bool ExactShift(Int320& x) {
+  if ((x.limb[0] & kBatchMask) != 0) return false;
+  for (int i = 0; i < 4; ++i) {
+    x.limb[i] = (x.limb[i] >> kBatchSteps) | (x.limb[i + 1] << (64 - kBatchSteps));
+  }
+  x.limb[4] = static_cast<Limb>(static_cast<int64_t>(x.limb[4]) >> kBatchSteps);
+  return true;
+}
+
+// The matrix of a batch: 2^62·(f', g') = (u·f + v·g, q·f + r·g).
+struct Transition {
+  int64_t u, v, q, r;
 };
 
-// x = x / 2^k mod n, for x < n and 1 <= k <= 64. Adding m·n with m = -x·n⁻¹ mod 2^k makes the sum
-// divisible by 2^k; as x < n and m < 2^k, the quotient is below n.
-void DivideByPowerOfTwo(Uint256& x, int k, const Modulus& mod) {
-  const Limb mask = k == 64 ? ~Limb{0} : (Limb{1} << k) - 1;
-  const Limb m = (Limb{0} - x.limb[0] * mod.n_inverse) & mask;
-  Limb sum[5];
-  Limb carry = 0;
-  for (int i = 0; i < 4; ++i) {
-    const Wide p = static_cast<Wide>(m) * mod.n.limb[i] + x.limb[i] + carry;
-    sum[i] = static_cast<Limb>(p);
-    carry = static_cast<Limb>(p >> 64);
+// 62 division steps (Bernstein and Yang, "Fast constant-time gcd computation and modular
+// inversion", 2019) on the low 64 bits of f (odd) and g:
+//   g even:            (δ, f, g) → (1 + δ, f, g / 2)
+//   g odd and δ > 0:   (δ, f, g) → (1 − δ, g, (g − f) / 2)
+//   g odd otherwise:   (δ, f, g) → (1 + δ, f, (g + f) / 2)
+// Runs of even steps go in one shift; the second odd case is the third after swapping f with g
+// and negating the new g and δ, done with masks instead of a hard-to-predict branch.
+Transition DivideSteps(int64_t& delta, Limb f, Limb g) {
+  int64_t u = 1, v = 0, q = 0, r = 1;
+  int left = kBatchSteps;
+  for (;;) {
+    // The bit above the steps left stops the count there, also when g is zero.
+    const int zeros = __builtin_ctzll(g | (Limb{1} << left));
+    g >>= zeros;
+    u = static_cast<int64_t>(static_cast<Limb>(u) << zeros);
+    v = static_cast<int64_t>(static_cast<Limb>(v) << zeros);
+    delta += zeros;
+    left -= zeros;
+    if (left == 0) break;
+    const Limb swap = delta > 0 ? ~Limb{0} : 0;
+    const Limb fg = swap & (f ^ g);
+    f ^= fg;
+    g = ((g ^ fg) ^ swap) - swap;  // the old f, negated when swapping
+    const int64_t mask = static_cast<int64_t>(swap);
+    const int64_t uq = mask & (u ^ q);
+    const int64_t vr = mask & (v ^ r);
+    u ^= uq;
+    q = ((q ^ uq) ^ mask) - mask;
+    v ^= vr;
+    r = ((r ^ vr) ^ mask) - mask;
+    delta = (delta ^ mask) - mask;
+    g = (g + f) >> 1;
+    q += u;
+    r += v;
+    u = static_cast<int64_t>(static_cast<Limb>(u) << 1);
+    v = static_cast<int64_t>(static_cast<Limb>(v) << 1);
+    delta += 1;
+    left -= 1;
+    if (left == 0) break;
   }
-  sum[4] = carry;
-  for (int i = 0; i < 4; ++i) {
-    x.limb[i] = k == 64 ? sum[i + 1] : (sum[i] >> k) | (sum[i + 1] << (64 - k));
-  }
+  return {u, v, q, r};
 }
 
-// Divides u by its largest power-of-two factor, and x (mod n) by the same, keeping x·a ≡ u.
-// u must not be zero.
-void RemoveFactorsOfTwo(Uint256& u, Uint256& x, const Modulus& mod) {
-  while ((u.limb[0] & 1) == 0) {
-    int k = 64;
-    if (u.limb[0] == 0) {
-      u = {{u.limb[1], u.limb[2], u.limb[3], 0}};
-    } else {
-      k = __builtin_ctzll(u.limb[0]);
-      for (int i = 0; i < 3; ++i) u.limb[i] = (u.limb[i] >> k) | (u.limb[i + 1] << (64 - k));
-      u.limb[3] >>= k;
-    }
-    DivideByPowerOfTwo(x, k, mod);
-  }
+// (f, g) ← T·(f, g) / 2^62.
+bool ApplyToFG(const Transition& t, Int320& f, Int320& g) {
+  Int320 next_f{};
+  Int320 next_g{};
+  MultiplyAdd(next_f, f, t.u);
+  MultiplyAdd(next_f, g, t.v);
+  MultiplyAdd(next_g, f, t.q);
+  MultiplyAdd(next_g, g, t.r);
+  if (!ExactShift(next_f) || !ExactShift(next_g)) return false;
+  f = next_f;
+  g = next_g;
+  return true;
+}
+
+// x / 2^62 mod n for x = T-row·(d, e): adding k·n with k = −x·n⁻¹ mod 2^62 clears the low bits.
+// With d and e in [0, n) the quotient is in (−n, 2n); it comes back in [0, n).
+bool DivideMod(Int320& x, const Int320& n, Limb n_inverse) {
+  const Limb k = (Limb{0} - x.limb[0] * n_inverse) & kBatchMask;
+  MultiplyAdd(x, n, static_cast<int64_t>(k));
+  if (!ExactShift(x)) return false;
+  if (IsNegative(x)) AddTo(x, n);
+  if (Compare(x, n) >= 0) SubtractFrom(x, n);
+  return !IsNegative(x) && Compare(x, n) < 0;
+}
+
+bool ApplyToDE(const Transition& t, Int320& d, Int320& e, const Int320& n, Limb n_inverse) {
+  Int320 next_d{};
+  Int320 next_e{};
+  MultiplyAdd(next_d, d, t.u);
+  MultiplyAdd(next_d, e, t.v);
+  MultiplyAdd(next_e, d, t.q);
+  MultiplyAdd(next_e, e, t.r);
+  if (!DivideMod(next_d, n, n_inverse) || !DivideMod(next_e, n, n_inverse)) return false;
+  d = next_d;
+  e = next_e;
+  return true;
 }
 
 }  // namespace
 
 bool InvertModOdd(const Uint256Bytes& a_bytes, const Uint256Bytes& n_bytes, Uint256Bytes& inverse) {
-  const Uint256 a = FromBytes(a_bytes);
-  Modulus mod{FromBytes(n_bytes), 1};
-  if ((mod.n.limb[0] & 1) == 0 || IsZero(a) || Compare(a, mod.n) >= 0) return false;
+  const Int320 a = FromBytes(a_bytes);
+  const Int320 n = FromBytes(n_bytes);
+  if ((n.limb[0] & 1) == 0 || IsZero(a) || Compare(a, n) >= 0) return false;
   // Newton's iteration doubles the correct low bits each step: 1 → 2 → ... → 64 (n is odd, so
   // the starting value 1 is right mod 2).
-  for (int i = 0; i < 6; ++i) mod.n_inverse *= 2 - mod.n.limb[0] * mod.n_inverse;
+  Limb n_inverse = 1;
+  for (int i = 0; i < 6; ++i) n_inverse *= 2 - n.limb[0] * n_inverse;
 
-  // Invariants: x1·a ≡ u and x2·a ≡ v (mod n), with x1 and x2 below n. Each round makes u and v
-  // odd and subtracts the smaller from the larger, so gcd(u, v) = gcd(a, n) throughout and the
-  // pair shrinks until one of them is the gcd.
-  Uint256 u = a;
-  Uint256 v = mod.n;
-  Uint256 x1{{1, 0, 0, 0}};
-  Uint256 x2{{0, 0, 0, 0}};
-  for (;;) {
-    RemoveFactorsOfTwo(u, x1, mod);
-    RemoveFactorsOfTwo(v, x2, mod);
-    if (IsOne(u)) {
-      inverse = ToBytes(x1);
-      return true;
-    }
-    if (IsOne(v)) {
-      inverse = ToBytes(x2);
-      return true;
-    }
-    const int order = Compare(u, v);
-    if (order == 0) return false;  // u = v = gcd(a, n) > 1
-    if (order > 0) {
-      Subtract(u, u, v);
-      SubtractMod(x1, x1, x2, mod.n);
-    } else {
-      Subtract(v, v, u);
-      SubtractMod(x2, x2, x1, mod.n);
-    }
+  // Invariants: f ≡ d·a and g ≡ e·a (mod n), with d and e in [0, n). The steps keep gcd(f, g) =
+  // gcd(n, a) and end with g = 0 and f = ±gcd, so f = ±1 means a⁻¹ = ±d.
+  int64_t delta = 1;
+  Int320 f = n;
+  Int320 g = a;
+  Int320 d{};
+  Int320 e{{1, 0, 0, 0, 0}};
+  for (int batch = 0; batch < kMaxBatches && !IsZero(g); ++batch) {
+    const Transition t = DivideSteps(delta, f.limb[0], g.limb[0]);
+    if (!ApplyToFG(t, f, g) || !ApplyToDE(t, d, e, n, n_inverse)) return false;
   }
+  if (!IsZero(g)) return false;
+  if (IsOne(f)) {
+    inverse = ToBytes(d);
+    return true;
+  }
+  if (IsMinusOne(f)) {
+    Int320 negated = n;
+    SubtractFrom(negated, d);  // d is not 0: 0 is no inverse, and f ≡ d·a
+    inverse = ToBytes(negated);
+    return true;
+  }
+  return false;  // |f| = gcd(a, n) > 1
 }
 
 }  // namespace ward::internal

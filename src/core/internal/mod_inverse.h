@@ -1,6 +1,7 @@
-// Modular inversion of 256-bit numbers by the binary extended Euclidean algorithm, for the
-// ECDSA verifications of p256_precomputed_key.cc. OpenSSL's BN_mod_inverse spends about 9 µs on a
-// 256-bit inverse, a third of such a verification; this takes 3-4 µs.
+// Modular inversion of 256-bit numbers by Bernstein and Yang's division steps, 62 at a time on
+// machine words, for the ECDSA verifications of p256_precomputed_key.cc. OpenSSL's
+// BN_mod_inverse spends about 9 µs on a 256-bit inverse, a third of such a verification; this
+// takes about 2 µs (BM_ModInverseP256Order; a binary extended Euclid before it took 4.8 µs).
 //
 // Variable time: only for public values (a signature's s), never for a secret.
 #ifndef WARD_CORE_INTERNAL_MOD_INVERSE_H_
