@@ -249,6 +249,14 @@ TEST(JsonStrictTest, RejectsDuplicatesAtAnyDepth) {
   EXPECT_FALSE(internal::ParseJsonStrict(R"([{"x":1,"y":2,"x":3}])", 1000, "doc").ok());
   EXPECT_THAT(internal::ParseJsonStrict(R"({"":1,"":2})", 1000, "doc").status().message(),
               HasSubstr("duplicate key \"\""));
+  // After a nested object closes, the outer object's next key is still checked.
+  EXPECT_THAT(internal::ParseJsonStrict(R"({"a":{"b":{"c":1}},"d":2,"a":3})", 1000, "doc")
+                  .status()
+                  .message(),
+              HasSubstr("duplicate key \"a\""));
+  // The key is quoted safely in the message.
+  EXPECT_THAT(internal::ParseJsonStrict(R"({"x\"\n":1,"x\"\n":2})", 1000, "doc").status().message(),
+              HasSubstr(R"(duplicate key "x\"\n")"));
   // Escapes are resolved before keys are compared.
   EXPECT_THAT(internal::ParseJsonStrict(R"({"a":1,"\u0061":2})", 1000, "doc").status().message(),
               HasSubstr("duplicate key \"a\""));
@@ -296,6 +304,12 @@ TEST(JsonStrictTest, BoundsSizeDepthAndEncoding) {
   EXPECT_FALSE(
       internal::ParseJsonStrict(nested(internal::kMaxJsonDepth + 1, "{\"a\":", "}"), 1000, "d")
           .ok());
+  // Empty containers count too.
+  const std::string empty_deep =
+      std::string(internal::kMaxJsonDepth + 1, '[') + std::string(internal::kMaxJsonDepth + 1, ']');
+  EXPECT_FALSE(internal::ParseJsonStrict(empty_deep, 1000, "d").ok());
+  EXPECT_TRUE(
+      internal::ParseJsonStrict(empty_deep.substr(1, empty_deep.size() - 2), 1000, "d").ok());
   EXPECT_FALSE(internal::ParseJsonStrict("{\"a\":\"\xff\"}", 1000, "doc").ok());  // bad UTF-8
   EXPECT_FALSE(internal::ParseJsonStrict("{\"a\":1} trailing", 1000, "doc").ok());
   EXPECT_FALSE(internal::ParseJsonStrict("/* c */ {}", 1000, "doc").ok());
