@@ -12,12 +12,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <tuple>
+#include <unordered_map>
 
 #include "core/digest.h"
 #include "core/openssl_ptr.h"
@@ -35,22 +36,92 @@ int PidfdOpen(pid_t pid) {
 #endif
 }
 
+// The text of a small /proc file, read with two system calls or so (an ifstream costs several
+// allocations and a locale per file, and attestation reads a few per call). Empty on failure.
+std::string ReadProcFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t got = ::read(fd, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    out.append(buf, static_cast<size_t>(got));
+    if (out.size() > 256 * 1024) break;  // no /proc file of a process is near this
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string ProcPath(pid_t pid, const char* file) {
+  return "/proc/" + std::to_string(pid) + "/" + file;
+}
+
+// The numbers after `key` on its line of /proc/PID/status ("Uid:", "Groups:").
+std::vector<unsigned long> StatusNumbers(std::string_view status, std::string_view key) {
+  std::vector<unsigned long> out;
+  size_t at = 0;
+  while (at < status.size()) {
+    size_t end = status.find('\n', at);
+    if (end == std::string_view::npos) end = status.size();
+    std::string_view line = status.substr(at, end - at);
+    at = end + 1;
+    if (line.substr(0, key.size()) != key) continue;
+    line.remove_prefix(key.size());
+    while (!line.empty()) {
+      const size_t start = line.find_first_not_of(" \t");
+      if (start == std::string_view::npos) break;
+      line.remove_prefix(start);
+      unsigned long value = 0;
+      const auto [next, ec] = std::from_chars(line.data(), line.data() + line.size(), value);
+      if (ec != std::errc()) break;
+      out.push_back(value);
+      line.remove_prefix(static_cast<size_t>(next - line.data()));
+    }
+    break;
+  }
+  return out;
+}
+
 // Field 22 of /proc/PID/stat: start time in clock ticks since boot. 0 when unreadable.
 uint64_t StartTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const std::string stat = ReadProcFile(ProcPath(pid, "stat"));
   // The command name (field 2) is in parentheses and may contain spaces or ')'.
   const size_t close = stat.rfind(')');
   if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 1));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  std::string_view rest = std::string_view(stat).substr(close + 1);
+  for (int field = 3; field <= 22; ++field) {
+    const size_t start = rest.find_first_not_of(' ');
+    if (start == std::string_view::npos) return 0;
+    rest.remove_prefix(start);
+    const size_t end = std::min(rest.find(' '), rest.size());
+    if (field == 22) {
+      uint64_t value = 0;
+      const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + end, value);
+      return ec == std::errc() && ptr == rest.data() + end ? value : 0;
+    }
+    rest.remove_prefix(end);
   }
   return 0;
 }
 
-std::string UserName(uid_t uid) {
+// True when `uid` is one of the real, effective, saved or filesystem uids of /proc/PID/status.
+bool UidMatches(pid_t pid, uid_t uid) {
+  const auto ids = StatusNumbers(ReadProcFile(ProcPath(pid, "status")), "Uid:");
+  return std::find(ids.begin(), ids.end(), static_cast<unsigned long>(uid)) != ids.end();
+}
+
+// Supplementary groups from the "Groups:" line of /proc/PID/status.
+std::vector<gid_t> SupplementaryGroups(pid_t pid) {
+  std::vector<gid_t> out;
+  for (unsigned long gid : StatusNumbers(ReadProcFile(ProcPath(pid, "status")), "Groups:")) {
+    out.push_back(static_cast<gid_t>(gid));
+  }
+  return out;
+}
+
+std::string LookUpUserName(uid_t uid) {
   struct passwd pw {};
   struct passwd* found = nullptr;
   char buf[4096];
@@ -58,7 +129,7 @@ std::string UserName(uid_t uid) {
   return pw.pw_name;
 }
 
-std::string GroupName(gid_t gid) {
+std::string LookUpGroupName(gid_t gid) {
   struct group gr {};
   struct group* found = nullptr;
   char buf[8192];
@@ -66,42 +137,9 @@ std::string GroupName(gid_t gid) {
   return gr.gr_name;
 }
 
-// True when `uid` is one of the real, effective, saved or filesystem uids of /proc/PID/status.
-bool UidMatches(pid_t pid, uid_t uid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Uid:", 0) != 0) continue;
-    std::istringstream ids(line.substr(4));
-    unsigned long id = 0;
-    while (ids >> id) {
-      if (id == uid) return true;
-    }
-    return false;
-  }
-  return false;
-}
-
-// Supplementary groups from the "Groups:" line of /proc/PID/status.
-std::vector<gid_t> SupplementaryGroups(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  std::vector<gid_t> out;
-  while (std::getline(in, line)) {
-    if (line.rfind("Groups:", 0) != 0) continue;
-    std::istringstream ids(line.substr(7));
-    unsigned long gid = 0;
-    while (ids >> gid) out.push_back(static_cast<gid_t>(gid));
-    break;
-  }
-  return out;
-}
-
 // The systemd unit of the process: the last cgroup path component naming a service or scope.
 std::string SystemdUnit(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-  const std::string content((std::istreambuf_iterator<char>(in)), {});
-  return SystemdUnitFromCgroup(content);
+  return SystemdUnitFromCgroup(ReadProcFile(ProcPath(pid, "cgroup")));
 }
 
 }  // namespace
@@ -190,9 +228,11 @@ Result<PeerProcess> PeerProcess::FromPid(pid_t pid, uid_t uid, gid_t gid) {
 
 bool PeerProcess::Alive() const {
   if (pidfd_ >= 0) {
-    // A pidfd becomes readable when its process exits; it never refers to a reused PID.
+    // A pidfd becomes readable when its process exits, and while the process lives its PID
+    // cannot go to another: the pidfd alone answers. (FromSocket checks that the pidfd's process
+    // is the one that connected.)
     struct pollfd p = {pidfd_, POLLIN, 0};
-    if (::poll(&p, 1, 0) != 0) return false;
+    return ::poll(&p, 1, 0) == 0 && start_time_ != 0;
   }
   return start_time_ != 0 && StartTime(pid_) == start_time_;
 }
@@ -203,8 +243,49 @@ struct WorkloadAttestor::HashCache {
       by_file;
 };
 
-WorkloadAttestor::WorkloadAttestor() : hashes_(std::make_unique<HashCache>()) {}
+// User and group names by number, each kept for the attestor's name TTL. A lookup goes through
+// NSS, which for the files backend opens and scans /etc/passwd or /etc/group: a quarter of a
+// FetchX509SVID's cost before this cache.
+struct WorkloadAttestor::NameCache {
+  struct Name {
+    std::string name;  // empty: the number has no name
+    std::chrono::steady_clock::time_point looked_up;
+  };
+  std::mutex mu;
+  std::unordered_map<uint32_t, Name> users;
+  std::unordered_map<uint32_t, Name> groups;
+  size_t lookups = 0;
+};
+
+WorkloadAttestor::WorkloadAttestor(std::chrono::milliseconds name_ttl)
+    : hashes_(std::make_unique<HashCache>()),
+      names_(std::make_unique<NameCache>()),
+      name_ttl_(name_ttl) {}
 WorkloadAttestor::~WorkloadAttestor() = default;
+
+size_t WorkloadAttestor::name_lookups() const {
+  std::lock_guard<std::mutex> lock(names_->mu);
+  return names_->lookups;
+}
+
+std::string WorkloadAttestor::CachedName(bool user, uint32_t id) {
+  const auto now = std::chrono::steady_clock::now();
+  auto& table = user ? names_->users : names_->groups;
+  {
+    std::lock_guard<std::mutex> lock(names_->mu);
+    if (auto it = table.find(id); it != table.end() && now - it->second.looked_up < name_ttl_) {
+      return it->second.name;
+    }
+  }
+  // Looked up outside the lock: NSS may be slow (a directory service), and two threads looking
+  // up the same number at once only repeat a lookup.
+  std::string name = user ? LookUpUserName(id) : LookUpGroupName(id);
+  std::lock_guard<std::mutex> lock(names_->mu);
+  ++names_->lookups;
+  if (table.size() >= 4096) table.clear();
+  table[id] = {name, now};
+  return name;
+}
 
 Result<std::vector<store::Selector>> WorkloadAttestor::Attest(const PeerProcess& peer) {
   std::vector<store::Selector> out;
@@ -214,23 +295,29 @@ Result<std::vector<store::Selector>> WorkloadAttestor::Attest(const PeerProcess&
   const std::string uid = std::to_string(peer.uid());
   const std::string gid = std::to_string(peer.gid());
   add("unix", "uid:" + uid);
-  if (auto name = UserName(peer.uid()); !name.empty()) add("unix", "user:" + name);
+  if (auto name = CachedName(/*user=*/true, peer.uid()); !name.empty()) {
+    add("unix", "user:" + name);
+  }
   add("unix", "gid:" + gid);
-  if (auto name = GroupName(peer.gid()); !name.empty()) add("unix", "group:" + name);
+  if (auto name = CachedName(/*user=*/false, peer.gid()); !name.empty()) {
+    add("unix", "group:" + name);
+  }
   for (gid_t g : SupplementaryGroups(peer.pid())) {
     add("unix", "supplementary_gid:" + std::to_string(g));
-    if (auto name = GroupName(g); !name.empty()) add("unix", "supplementary_group:" + name);
+    if (auto name = CachedName(/*user=*/false, g); !name.empty()) {
+      add("unix", "supplementary_group:" + name);
+    }
   }
 
   // The executable: its path, and the SHA-256 of the file the process actually runs (opening
   // /proc/PID/exe reaches it even if the path was replaced since).
-  const std::string proc = "/proc/" + std::to_string(peer.pid());
+  const std::string exe_link = ProcPath(peer.pid(), "exe");
   char path[4096];
-  const ssize_t n = ::readlink((proc + "/exe").c_str(), path, sizeof path - 1);
+  const ssize_t n = ::readlink(exe_link.c_str(), path, sizeof path - 1);
   if (n > 0) {
     std::string exe(path, static_cast<size_t>(n));
     add("unix", "path:" + exe);
-    const int fd = ::open((proc + "/exe").c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(exe_link.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
       struct stat st {};
       if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {

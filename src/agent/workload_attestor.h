@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,18 +57,31 @@ class PeerProcess {
 //   read, e.g. another user's process for an unprivileged agent),
 //   systemd:id:UNIT and systemd:unit:UNIT (the unit in the process's cgroup, when there is one).
 // Fails (PermissionDenied) when the process exited or its PID was reused during attestation.
+// User and group names are looked up through NSS at most once per `name_ttl` for each number, so a
+// renamed user or group shows in selectors within that time (a process's numbers, groups and
+// executable are read afresh on every call).
 class WorkloadAttestor {
  public:
-  WorkloadAttestor();
+  static constexpr std::chrono::milliseconds kDefaultNameTtl{1000};
+
+  explicit WorkloadAttestor(std::chrono::milliseconds name_ttl = kDefaultNameTtl);
   ~WorkloadAttestor();
   WorkloadAttestor(const WorkloadAttestor&) = delete;
   WorkloadAttestor& operator=(const WorkloadAttestor&) = delete;
 
   Result<std::vector<store::Selector>> Attest(const PeerProcess& peer);
 
+  // NSS lookups made so far (for tests of the name cache).
+  size_t name_lookups() const;
+
  private:
   struct HashCache;
+  struct NameCache;
+  std::string CachedName(bool user, uint32_t id);
+
   std::unique_ptr<HashCache> hashes_;  // executable SHA-256 by (device, inode, size, mtime, ctime)
+  std::unique_ptr<NameCache> names_;
+  std::chrono::milliseconds name_ttl_;
 };
 
 // The systemd unit in the text of /proc/PID/cgroup: the first path component from the root ending

@@ -2,6 +2,7 @@
 // very process, and the SVID cache's bookkeeping.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "agent/cache.h"
@@ -78,6 +79,33 @@ TEST(WorkloadAttestorTest, AttestsThisProcess) {
   });
   EXPECT_TRUE(has_sha);
   EXPECT_TRUE(std::is_sorted(selectors->begin(), selectors->end()));
+}
+
+// Names come from NSS at most once per TTL; numbers are read afresh on every call.
+TEST(WorkloadAttestorTest, LooksNamesUpOncePerTtl) {
+  auto peer = PeerProcess::FromPid(getpid(), getuid(), getgid());
+  ASSERT_TRUE(peer.ok()) << peer.status().message();
+  WorkloadAttestor cached(std::chrono::hours(1));
+  auto first = cached.Attest(*peer);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  const size_t lookups = cached.name_lookups();
+  EXPECT_GE(lookups, 2u);  // the user and the primary group at least
+  auto second = cached.Attest(*peer);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, *first);
+  EXPECT_EQ(cached.name_lookups(), lookups);
+
+  WorkloadAttestor uncached(std::chrono::milliseconds(0));
+  ASSERT_TRUE(uncached.Attest(*peer).ok());
+  const size_t once = uncached.name_lookups();
+  auto again = uncached.Attest(*peer);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(uncached.name_lookups(), 2 * once);
+  // The names are the ones NSS gives.
+  if (const passwd* pw = getpwuid(getuid()); pw != nullptr) {
+    EXPECT_THAT(*first, Contains(S(std::string("unix:user:") + pw->pw_name)));
+  }
 }
 
 TEST(WorkloadAttestorTest, AnExitedProcessIsRefused) {
