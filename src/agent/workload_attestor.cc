@@ -17,6 +17,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 
@@ -36,75 +37,36 @@ int PidfdOpen(pid_t pid) {
 #endif
 }
 
-// The text of a small /proc file, read with two system calls or so (an ifstream costs several
-// allocations and a locale per file, and attestation reads a few per call). Empty on failure.
+// The text of a small /proc file, read with a few system calls (an ifstream costs several
+// allocations and a locale per file, and attestation reads a few per call). Empty on any failure,
+// and when the file is longer than any /proc file of a process should be: a cut-off text could
+// end in part of a number.
 std::string ReadProcFile(const std::string& path) {
+  constexpr size_t kMaxBytes = 1024 * 1024;  // a Groups: line of 65536 groups is about 720 KB
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return "";
   std::string out;
   char buf[4096];
-  for (;;) {
+  bool complete = false;
+  while (out.size() <= kMaxBytes) {
     const ssize_t got = ::read(fd, buf, sizeof buf);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
+    if (got <= 0) {
+      complete = got == 0;
+      break;
+    }
     out.append(buf, static_cast<size_t>(got));
-    if (out.size() > 256 * 1024) break;  // no /proc file of a process is near this
   }
   ::close(fd);
-  return out;
+  return complete ? out : "";
 }
 
 std::string ProcPath(pid_t pid, const char* file) {
   return "/proc/" + std::to_string(pid) + "/" + file;
 }
 
-// The numbers after `key` on its line of /proc/PID/status ("Uid:", "Groups:").
-std::vector<unsigned long> StatusNumbers(std::string_view status, std::string_view key) {
-  std::vector<unsigned long> out;
-  size_t at = 0;
-  while (at < status.size()) {
-    size_t end = status.find('\n', at);
-    if (end == std::string_view::npos) end = status.size();
-    std::string_view line = status.substr(at, end - at);
-    at = end + 1;
-    if (line.substr(0, key.size()) != key) continue;
-    line.remove_prefix(key.size());
-    while (!line.empty()) {
-      const size_t start = line.find_first_not_of(" \t");
-      if (start == std::string_view::npos) break;
-      line.remove_prefix(start);
-      unsigned long value = 0;
-      const auto [next, ec] = std::from_chars(line.data(), line.data() + line.size(), value);
-      if (ec != std::errc()) break;
-      out.push_back(value);
-      line.remove_prefix(static_cast<size_t>(next - line.data()));
-    }
-    break;
-  }
-  return out;
-}
-
 // Field 22 of /proc/PID/stat: start time in clock ticks since boot. 0 when unreadable.
-uint64_t StartTime(pid_t pid) {
-  const std::string stat = ReadProcFile(ProcPath(pid, "stat"));
-  // The command name (field 2) is in parentheses and may contain spaces or ')'.
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::string_view rest = std::string_view(stat).substr(close + 1);
-  for (int field = 3; field <= 22; ++field) {
-    const size_t start = rest.find_first_not_of(' ');
-    if (start == std::string_view::npos) return 0;
-    rest.remove_prefix(start);
-    const size_t end = std::min(rest.find(' '), rest.size());
-    if (field == 22) {
-      uint64_t value = 0;
-      const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + end, value);
-      return ec == std::errc() && ptr == rest.data() + end ? value : 0;
-    }
-    rest.remove_prefix(end);
-  }
-  return 0;
-}
+uint64_t StartTime(pid_t pid) { return StartTimeFromStat(ReadProcFile(ProcPath(pid, "stat"))); }
 
 // True when `uid` is one of the real, effective, saved or filesystem uids of /proc/PID/status.
 bool UidMatches(pid_t pid, uid_t uid) {
@@ -121,20 +83,23 @@ std::vector<gid_t> SupplementaryGroups(pid_t pid) {
   return out;
 }
 
-std::string LookUpUserName(uid_t uid) {
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || found == nullptr) return "";
-  return pw.pw_name;
-}
-
-std::string LookUpGroupName(gid_t gid) {
-  struct group gr {};
-  struct group* found = nullptr;
-  char buf[8192];
-  if (getgrgid_r(gid, &gr, buf, sizeof buf, &found) != 0 || found == nullptr) return "";
-  return gr.gr_name;
+// A user's or group's name through NSS: the name, "" when the ID has none, nullopt when the
+// lookup failed (which is not remembered). The buffer grows for entries that do not fit, as
+// directory groups with many members often do not.
+template <typename Entry, typename Lookup>
+std::optional<std::string> LookUpName(uint32_t id, Lookup lookup, char* Entry::*name_field) {
+  std::vector<char> buf(4096);
+  for (;;) {
+    Entry entry{};
+    Entry* found = nullptr;
+    const int rc = lookup(id, &entry, buf.data(), buf.size(), &found);
+    if (rc == ERANGE && buf.size() < 1024 * 1024) {
+      buf.resize(buf.size() * 4);
+      continue;
+    }
+    if (rc != 0) return std::nullopt;
+    return found == nullptr ? std::string() : std::string(entry.*name_field);
+  }
 }
 
 // The systemd unit of the process: the last cgroup path component naming a service or scope.
@@ -177,6 +142,51 @@ std::string SystemdUnitFromCgroup(std::string_view content) {
     if (!unit.empty()) break;
   }
   return unit;
+}
+
+uint64_t StartTimeFromStat(std::string_view stat) {
+  // The command name (field 2) is in parentheses and may contain spaces or ')'.
+  const size_t close = stat.rfind(')');
+  if (close == std::string_view::npos) return 0;
+  std::string_view rest = stat.substr(close + 1);
+  for (int field = 3; field <= 22; ++field) {
+    const size_t start = rest.find_first_not_of(' ');
+    if (start == std::string_view::npos) return 0;
+    rest.remove_prefix(start);
+    const size_t end = std::min(rest.find_first_of(" \n"), rest.size());
+    if (field == 22) {
+      uint64_t value = 0;
+      const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + end, value);
+      return ec == std::errc() && ptr == rest.data() + end ? value : 0;
+    }
+    rest.remove_prefix(end);
+  }
+  return 0;
+}
+
+std::vector<unsigned long> StatusNumbers(std::string_view status, std::string_view key) {
+  std::vector<unsigned long> out;
+  size_t at = 0;
+  while (at < status.size()) {
+    const size_t end = status.find('\n', at);
+    if (end == std::string_view::npos) return {};  // a line cut short is not trusted
+    std::string_view line = status.substr(at, end - at);
+    at = end + 1;
+    if (line.substr(0, key.size()) != key) continue;
+    line.remove_prefix(key.size());
+    while (!line.empty()) {
+      const size_t start = line.find_first_not_of(" \t");
+      if (start == std::string_view::npos) break;
+      line.remove_prefix(start);
+      unsigned long value = 0;
+      const auto [next, ec] = std::from_chars(line.data(), line.data() + line.size(), value);
+      if (ec != std::errc()) return {};
+      out.push_back(value);
+      line.remove_prefix(static_cast<size_t>(next - line.data()));
+    }
+    return out;
+  }
+  return out;
 }
 
 PeerProcess::PeerProcess(PeerProcess&& other) noexcept
@@ -228,9 +238,10 @@ Result<PeerProcess> PeerProcess::FromPid(pid_t pid, uid_t uid, gid_t gid) {
 
 bool PeerProcess::Alive() const {
   if (pidfd_ >= 0) {
-    // A pidfd becomes readable when its process exits, and while the process lives its PID
-    // cannot go to another: the pidfd alone answers. (FromSocket checks that the pidfd's process
-    // is the one that connected.)
+    // A pidfd becomes readable when its process (the whole thread group) exits, which is before
+    // the process can be reaped and its PID freed for another: while it is not readable, /proc/PID
+    // is still that process. (Which process the pidfd names was settled in FromPid and, for a
+    // connection, FromSocket's uid check.)
     struct pollfd p = {pidfd_, POLLIN, 0};
     return ::poll(&p, 1, 0) == 0 && start_time_ != 0;
   }
@@ -269,22 +280,26 @@ size_t WorkloadAttestor::name_lookups() const {
 }
 
 std::string WorkloadAttestor::CachedName(bool user, uint32_t id) {
-  const auto now = std::chrono::steady_clock::now();
   auto& table = user ? names_->users : names_->groups;
   {
     std::lock_guard<std::mutex> lock(names_->mu);
-    if (auto it = table.find(id); it != table.end() && now - it->second.looked_up < name_ttl_) {
+    if (auto it = table.find(id);
+        it != table.end() && std::chrono::steady_clock::now() - it->second.looked_up < name_ttl_) {
       return it->second.name;
     }
   }
   // Looked up outside the lock: NSS may be slow (a directory service), and two threads looking
-  // up the same number at once only repeat a lookup.
-  std::string name = user ? LookUpUserName(id) : LookUpGroupName(id);
+  // up the same ID at once only repeat a lookup.
+  const std::optional<std::string> name = user
+                                              ? LookUpName<passwd>(id, getpwuid_r, &passwd::pw_name)
+                                              : LookUpName<group>(id, getgrgid_r, &group::gr_name);
   std::lock_guard<std::mutex> lock(names_->mu);
   ++names_->lookups;
+  if (!name) return "";  // a failed lookup gives no name selector this time, and is not kept
   if (table.size() >= 4096) table.clear();
-  table[id] = {name, now};
-  return name;
+  // Timed from the answer: a lookup slower than the TTL is still kept for the TTL.
+  table[id] = {*name, std::chrono::steady_clock::now()};
+  return *name;
 }
 
 Result<std::vector<store::Selector>> WorkloadAttestor::Attest(const PeerProcess& peer) {

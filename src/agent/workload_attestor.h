@@ -57,9 +57,10 @@ class PeerProcess {
 //   read, e.g. another user's process for an unprivileged agent),
 //   systemd:id:UNIT and systemd:unit:UNIT (the unit in the process's cgroup, when there is one).
 // Fails (PermissionDenied) when the process exited or its PID was reused during attestation.
-// User and group names are looked up through NSS at most once per `name_ttl` for each number, so a
-// renamed user or group shows in selectors within that time (a process's numbers, groups and
-// executable are read afresh on every call).
+// User and group names are looked up through NSS and kept for `name_ttl` per ID (threads that miss
+// at the same moment may each look up), so a renamed user or group shows in selectors within
+// about that time plus whatever NSS itself caches (nscd, sssd). A failed lookup is not kept. A
+// process's IDs, groups and executable are read afresh on every call.
 class WorkloadAttestor {
  public:
   static constexpr std::chrono::milliseconds kDefaultNameTtl{1000};
@@ -87,6 +88,14 @@ class WorkloadAttestor {
 // The systemd unit in the text of /proc/PID/cgroup: the first path component from the root ending
 // in .service or .scope (cgroup v2, or the v1 hierarchies); empty when there is none.
 std::string SystemdUnitFromCgroup(std::string_view content);
+
+// Field 22 of the text of /proc/PID/stat, the start time in clock ticks since boot; 0 when the text
+// does not have it.
+uint64_t StartTimeFromStat(std::string_view stat);
+
+// The numbers after `key` ("Uid:", "Groups:") on its line of the text of /proc/PID/status; empty
+// when the line is missing, cut short (no newline) or holds anything but numbers.
+std::vector<unsigned long> StatusNumbers(std::string_view status, std::string_view key);
 
 // True when every selector of `required` is in `have`, which must be sorted (as Attest returns
 // it). An entry with no selectors matches nothing.

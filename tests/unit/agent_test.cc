@@ -1,9 +1,13 @@
 // The agent's pure parts: endpoint addresses, selector matching, workload attestation of this
 // very process, and the SVID cache's bookkeeping.
 #include <gmock/gmock.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <thread>
 
 #include "agent/cache.h"
 #include "agent/endpoint_address.h"
@@ -102,10 +106,52 @@ TEST(WorkloadAttestorTest, LooksNamesUpOncePerTtl) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, *first);
   EXPECT_EQ(uncached.name_lookups(), 2 * once);
-  // The names are the ones NSS gives.
+  // The names are the ones NSS gives, users and groups kept apart.
   if (const passwd* pw = getpwuid(getuid()); pw != nullptr) {
     EXPECT_THAT(*first, Contains(S(std::string("unix:user:") + pw->pw_name)));
   }
+  if (const group* gr = getgrgid(getgid()); gr != nullptr) {
+    EXPECT_THAT(*first, Contains(S(std::string("unix:group:") + gr->gr_name)));
+  }
+
+  // A kept name is looked up again once its TTL has passed.
+  WorkloadAttestor brief(std::chrono::milliseconds(50));
+  ASSERT_TRUE(brief.Attest(*peer).ok());
+  const size_t initial = brief.name_lookups();
+  ASSERT_TRUE(brief.Attest(*peer).ok());
+  EXPECT_EQ(brief.name_lookups(), initial);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  ASSERT_TRUE(brief.Attest(*peer).ok());
+  EXPECT_EQ(brief.name_lookups(), 2 * initial);
+}
+
+TEST(WorkloadAttestorTest, ReadsTheStartTimeFromStat) {
+  // Field 22 counts from the last ')': the command name may hold spaces and parentheses.
+  std::string fields;
+  for (int field = 3; field <= 25; ++field) fields += " " + std::to_string(field * 100);
+  EXPECT_EQ(StartTimeFromStat("1234 (a) b (c)" + fields + "\n"), 2200u);
+  EXPECT_EQ(StartTimeFromStat("1234 (sh)" + fields + "\n"), 2200u);
+  EXPECT_EQ(StartTimeFromStat("1234 (sh) S 1 2"), 0u);  // too few fields
+  EXPECT_EQ(StartTimeFromStat("1234 sh S 1 2"), 0u);    // no command name
+  EXPECT_EQ(StartTimeFromStat(""), 0u);
+  std::string bad = "1 (x)";
+  for (int field = 3; field <= 22; ++field) bad += field == 22 ? " 12x" : " 0";
+  EXPECT_EQ(StartTimeFromStat(bad + "\n"), 0u);
+  // This very process has a start time.
+  std::ifstream in("/proc/self/stat");
+  const std::string own((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_GT(StartTimeFromStat(own), 0u);
+}
+
+TEST(WorkloadAttestorTest, ReadsNumbersFromStatus) {
+  const std::string status =
+      "Name:\tsh\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t5\t5\t5\nGroups:\t4 24 27 \n";
+  EXPECT_EQ(StatusNumbers(status, "Uid:"), (std::vector<unsigned long>{1000, 1001, 1002, 1003}));
+  EXPECT_EQ(StatusNumbers(status, "Groups:"), (std::vector<unsigned long>{4, 24, 27}));
+  EXPECT_TRUE(StatusNumbers("Groups:\t \n", "Groups:").empty());
+  EXPECT_TRUE(StatusNumbers("Uid:\t1000\t10", "Uid:").empty());  // cut short: no newline
+  EXPECT_TRUE(StatusNumbers("Uid:\t1000\tx\n", "Uid:").empty());
+  EXPECT_TRUE(StatusNumbers("Name:\tUid:\n", "Uid:").empty());  // only at the start of a line
 }
 
 TEST(WorkloadAttestorTest, AnExitedProcessIsRefused) {
