@@ -114,15 +114,14 @@ TEST(WorkloadAttestorTest, LooksNamesUpOncePerTtl) {
     EXPECT_THAT(*first, Contains(S(std::string("unix:group:") + gr->gr_name)));
   }
 
-  // A kept name is looked up again once its TTL has passed.
+  // A kept name is looked up again once its TTL has passed. (Only this direction is timed: under
+  // a sanitizer on a loaded machine one attestation can outlast a short TTL by itself.)
   WorkloadAttestor brief(std::chrono::milliseconds(50));
   ASSERT_TRUE(brief.Attest(*peer).ok());
   const size_t initial = brief.name_lookups();
-  ASSERT_TRUE(brief.Attest(*peer).ok());
-  EXPECT_EQ(brief.name_lookups(), initial);
   std::this_thread::sleep_for(std::chrono::milliseconds(80));
   ASSERT_TRUE(brief.Attest(*peer).ok());
-  EXPECT_EQ(brief.name_lookups(), 2 * initial);
+  EXPECT_GE(brief.name_lookups(), 2 * initial);
 }
 
 TEST(WorkloadAttestorTest, ReadsTheStartTimeFromStat) {
