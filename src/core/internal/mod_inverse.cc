@@ -155,18 +155,16 @@ Transition DivideSteps(int64_t& delta, Limb f, Limb g) {
   return {u, v, q, r};
 }
 
-// (f, g) ← T·(f, g) / 2^62.
-bool ApplyToFG(const Transition& t, Int320& f, Int320& g) {
-  Int320 next_f{};
-  Int320 next_g{};
-  MultiplyAdd(next_f, f, t.u);
-  MultiplyAdd(next_f, g, t.v);
-  MultiplyAdd(next_g, f, t.q);
-  MultiplyAdd(next_g, g, t.r);
-  if (!ExactShift(next_f) || !ExactShift(next_g)) return false;
-  f = next_f;
-  g = next_g;
-  return true;
+// (x, y) ← T·(x, y), before the division by 2^62.
+void Transform(const Transition& t, Int320& x, Int320& y) {
+  Int320 next_x{};
+  Int320 next_y{};
+  MultiplyAdd(next_x, x, t.u);
+  MultiplyAdd(next_x, y, t.v);
+  MultiplyAdd(next_y, x, t.q);
+  MultiplyAdd(next_y, y, t.r);
+  x = next_x;
+  y = next_y;
 }
 
 // x / 2^62 mod n for x = T-row·(d, e): adding k·n with k = −x·n⁻¹ mod 2^62 clears the low bits.
@@ -180,17 +178,12 @@ bool DivideMod(Int320& x, const Int320& n, Limb n_inverse) {
   return !IsNegative(x) && Compare(x, n) < 0;
 }
 
-bool ApplyToDE(const Transition& t, Int320& d, Int320& e, const Int320& n, Limb n_inverse) {
-  Int320 next_d{};
-  Int320 next_e{};
-  MultiplyAdd(next_d, d, t.u);
-  MultiplyAdd(next_d, e, t.v);
-  MultiplyAdd(next_e, d, t.q);
-  MultiplyAdd(next_e, e, t.r);
-  if (!DivideMod(next_d, n, n_inverse) || !DivideMod(next_e, n, n_inverse)) return false;
-  d = next_d;
-  e = next_e;
-  return true;
+// One batch: (f, g) ← T·(f, g) / 2^62 exactly, (d, e) ← T·(d, e) / 2^62 mod n.
+bool ApplyBatch(const Transition& t, Int320& f, Int320& g, Int320& d, Int320& e, const Int320& n,
+                Limb n_inverse) {
+  Transform(t, f, g);
+  Transform(t, d, e);
+  return ExactShift(f) && ExactShift(g) && DivideMod(d, n, n_inverse) && DivideMod(e, n, n_inverse);
 }
 
 }  // namespace
@@ -213,7 +206,7 @@ bool InvertModOdd(const Uint256Bytes& a_bytes, const Uint256Bytes& n_bytes, Uint
   Int320 e{{1, 0, 0, 0, 0}};
   for (int batch = 0; batch < kMaxBatches && !IsZero(g); ++batch) {
     const Transition t = DivideSteps(delta, f.limb[0], g.limb[0]);
-    if (!ApplyToFG(t, f, g) || !ApplyToDE(t, d, e, n, n_inverse)) return false;
+    if (!ApplyBatch(t, f, g, d, e, n, n_inverse)) return false;
   }
   if (!IsZero(g)) return false;
   if (IsOne(f)) {
