@@ -27,6 +27,12 @@
 namespace ward::agent {
 namespace {
 
+#ifdef SO_PEERPIDFD
+constexpr int kSoPeerPidfd = SO_PEERPIDFD;
+#else
+constexpr int kSoPeerPidfd = 77;  // Linux 6.5's value; glibc's headers may predate it
+#endif
+
 int PidfdOpen(pid_t pid) {
 #ifdef SYS_pidfd_open
   return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -218,6 +224,17 @@ Result<PeerProcess> PeerProcess::FromSocket(int socket_fd) {
   if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) {
     return PermissionDenied("cannot read the caller's credentials (SO_PEERCRED)");
   }
+  // Linux 6.5 and later hand out a pidfd for the very process that connected, recorded by the
+  // kernel at connect time: no other process can take its PID between SO_PEERCRED and the pidfd.
+  // The kernel answers EINVAL when that process is already gone; older kernels do not know the
+  // option, and the pidfd is then opened by PID below.
+  int pidfd = -1;
+  socklen_t pidfd_len = sizeof pidfd;
+  const int rc = ::getsockopt(socket_fd, SOL_SOCKET, kSoPeerPidfd, &pidfd, &pidfd_len);
+  if (rc == 0 && pidfd >= 0) return WithPidfd(cred.pid, cred.uid, cred.gid, pidfd);
+  if (rc != 0 && (errno == EINVAL || errno == ESRCH)) {
+    return PermissionDenied("the connecting process has exited");
+  }
   WARD_ASSIGN_OR_RETURN(PeerProcess peer, FromPid(cred.pid, cred.uid, cred.gid));
   // If the connecting process exited and its PID went to another process before the pidfd was
   // taken, /proc would describe that other process: its uids must match the connection's.
@@ -230,8 +247,13 @@ Result<PeerProcess> PeerProcess::FromSocket(int socket_fd) {
 Result<PeerProcess> PeerProcess::FromPid(pid_t pid, uid_t uid, gid_t gid) {
   const int pidfd = PidfdOpen(pid);
   if (pidfd < 0 && errno == ESRCH) return PermissionDenied("the calling process has exited");
+  return WithPidfd(pid, uid, gid, pidfd);
+}
+
+Result<PeerProcess> PeerProcess::WithPidfd(pid_t pid, uid_t uid, gid_t gid, int pidfd) {
   const uint64_t start = StartTime(pid);
-  PeerProcess peer(pid, uid, gid, pidfd, start);
+  PeerProcess peer(pid, uid, gid, pidfd, start);  // owns the pidfd from here
+  // Read after the pidfd was taken: if its process is still running now, the start time is its.
   if (start == 0 || !peer.Alive()) return PermissionDenied("the calling process has exited");
   return peer;
 }
@@ -240,8 +262,8 @@ bool PeerProcess::Alive() const {
   if (pidfd_ >= 0) {
     // A pidfd becomes readable when its process (the whole thread group) exits, which is before
     // the process can be reaped and its PID freed for another: while it is not readable, /proc/PID
-    // is still that process. (Which process the pidfd names was settled in FromPid and, for a
-    // connection, FromSocket's uid check.)
+    // is still that process. (Which process the pidfd names was settled when it was taken: by
+    // the kernel at connect time, or by PID with FromSocket's uid check.)
     struct pollfd p = {pidfd_, POLLIN, 0};
     return ::poll(&p, 1, 0) == 0 && start_time_ != 0;
   }

@@ -22,7 +22,8 @@ namespace ward::agent {
 // The process behind a connected Unix socket. Move-only: owns the pidfd.
 class PeerProcess {
  public:
-  // SO_PEERCRED of `socket_fd`, plus a pidfd and the process start time.
+  // SO_PEERCRED of `socket_fd`, plus a pidfd (SO_PEERPIDFD where the kernel has it, else opened
+  // by PID) and the process start time.
   static Result<PeerProcess> FromSocket(int socket_fd);
   // For tests and tools: the process `pid` with the given credentials.
   static Result<PeerProcess> FromPid(pid_t pid, uid_t uid, gid_t gid);
@@ -41,6 +42,8 @@ class PeerProcess {
   bool Alive() const;
 
  private:
+  // Takes ownership of `pidfd` (-1 for none) and reads the start time.
+  static Result<PeerProcess> WithPidfd(pid_t pid, uid_t uid, gid_t gid, int pidfd);
   PeerProcess(pid_t pid, uid_t uid, gid_t gid, int pidfd, uint64_t start_time)
       : pid_(pid), uid_(uid), gid_(gid), pidfd_(pidfd), start_time_(start_time) {}
   pid_t pid_ = 0;

@@ -4,8 +4,12 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -151,6 +155,71 @@ TEST(WorkloadAttestorTest, ReadsNumbersFromStatus) {
   EXPECT_TRUE(StatusNumbers("Uid:\t1000\t10", "Uid:").empty());  // cut short: no newline
   EXPECT_TRUE(StatusNumbers("Uid:\t1000\tx\n", "Uid:").empty());
   EXPECT_TRUE(StatusNumbers("Name:\tUid:\n", "Uid:").empty());  // only at the start of a line
+}
+
+// A listening Unix socket in a fresh directory, closed and removed at the end.
+class UnixListener {
+ public:
+  UnixListener() {
+    char dir[] = "/tmp/ward-peer-XXXXXX";
+    EXPECT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/s";
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(fd_, 4), 0);
+  }
+  ~UnixListener() {
+    close(fd_);
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  int Connect() const {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    return connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? fd : -1;
+  }
+  int Accept() const { return accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC); }
+
+ private:
+  std::string dir_;
+  std::string path_;
+  int fd_ = -1;
+};
+
+TEST(WorkloadAttestorTest, KnowsTheProcessAtTheOtherEndOfAConnection) {
+  UnixListener listener;
+  const int client = listener.Connect();
+  ASSERT_GE(client, 0);
+  const int server = listener.Accept();
+  ASSERT_GE(server, 0);
+  auto peer = PeerProcess::FromSocket(server);
+  ASSERT_TRUE(peer.ok()) << peer.status().message();
+  EXPECT_EQ(peer->pid(), getpid());
+  EXPECT_EQ(peer->uid(), getuid());
+  EXPECT_TRUE(peer->Alive());
+  close(client);
+  close(server);
+}
+
+TEST(WorkloadAttestorTest, APeerThatExitedBeforeTheAcceptIsRefused) {
+  UnixListener listener;
+  const pid_t child = fork();
+  if (child == 0) _exit(listener.Connect() >= 0 ? 0 : 1);  // connects, then exits
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);  // reaped: its PID is free for reuse
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const int server = listener.Accept();
+  ASSERT_GE(server, 0);
+  auto peer = PeerProcess::FromSocket(server);
+  EXPECT_EQ(peer.status().code(), StatusCode::kPermissionDenied) << peer.status().message();
+  close(server);
 }
 
 TEST(WorkloadAttestorTest, AnExitedProcessIsRefused) {
