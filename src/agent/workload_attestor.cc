@@ -265,7 +265,7 @@ bool PeerProcess::Alive() const {
     // is still that process. (Which process the pidfd names was settled when it was taken: by
     // the kernel at connect time, or by PID with FromSocket's uid check.)
     struct pollfd p = {pidfd_, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 0 && start_time_ != 0;
+    return ::poll(&p, 1, 0) == 0;  // (no PeerProcess with a start time of 0 leaves WithPidfd)
   }
   return start_time_ != 0 && StartTime(pid_) == start_time_;
 }

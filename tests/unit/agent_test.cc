@@ -166,10 +166,8 @@ class UnixListener {
     dir_ = dir;
     path_ = dir_ + "/s";
     fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const sockaddr_un addr = Address();
+    EXPECT_EQ(bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
     EXPECT_EQ(listen(fd_, 4), 0);
   }
   ~UnixListener() {
@@ -179,14 +177,21 @@ class UnixListener {
   }
   int Connect() const {
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
-    return connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? fd : -1;
+    const sockaddr_un addr = Address();
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    close(fd);
+    return -1;
   }
   int Accept() const { return accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC); }
 
  private:
+  sockaddr_un Address() const {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    return addr;
+  }
+
   std::string dir_;
   std::string path_;
   int fd_ = -1;
