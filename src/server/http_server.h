@@ -62,7 +62,9 @@ class TlsServerContext;
 
 class HttpServer {
  public:
-  HttpServer();
+  // `threads` event loops, each run by one thread; accepted connections are spread over them in
+  // turn and stay on theirs.
+  explicit HttpServer(int threads);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -77,8 +79,8 @@ class HttpServer {
                    AsyncHttpHandler handler);
   int BoundTlsPort() const;
 
-  // Runs until Stop() or SIGINT/SIGTERM, on `threads` worker threads. Blocks.
-  void Run(int threads);
+  // Runs the event loops until Stop() or SIGINT/SIGTERM. Blocks.
+  void Run();
   void Stop();
 
  private:

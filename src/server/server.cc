@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -36,6 +37,11 @@
 
 namespace ward::server {
 namespace {
+
+// One event loop per core, at least two, so that a signing batch on one leaves another loop free.
+int ServerThreads() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 2U, 64U));
+}
 
 Status PrepareDataDir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -292,7 +298,7 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
   WARD_ASSIGN_OR_RETURN(std::unique_ptr<TlsServerContext> tls, TlsServerContext::Create());
   WARD_ASSIGN_OR_RETURN(auto server_svid, IssueServerSvid(*ca, td));
   tls->SetCredentials(server_svid);
-  HttpServer http;
+  HttpServer http(ServerThreads());
   WARD_RETURN_IF_ERROR(http.ListenTls(config.bind_address, config.port, *tls,
                                       [&agent_api](const Peer& p, HttpRequest r, HttpReply reply) {
                                         agent_api.Handle(p, std::move(r), std::move(reply));
@@ -391,7 +397,7 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
             {"federation_port", federation_port},
             {"key_manager", std::string(keys->name())},
             {"bundle_sequence", std::to_string(ca->Bundle().sequence().value_or(0))}});
-  http.Run(2);
+  http.Run();
   // Long polls parked on the hub belong to `http`'s event loop: drop them while it still exists.
   hub.Close();
   log.Info("ward server stopping");
