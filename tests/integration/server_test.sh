@@ -54,6 +54,10 @@ start_server() {
 start_server main
 export WARD_SERVER_SOCKET=$SOCK
 expect_ok "healthcheck" "$WARD" healthcheck
+expect_fail "a second server on the same data directory refused" 1 "in use by another ward server" \
+  "$WARD" server run --data-dir "$WORK/main" --admin-socket "$WORK/pub/second.sock" \
+  --kek-file "$WORK/kek" --audit-log "$WORK/second.audit" --metrics-address "" --port 0
+expect_ok "the first server still answers" "$WARD" healthcheck
 PARENT=spiffe://example.org/ward/agent/join_token/test
 entry_json=$("$WARD" entry create --output json --spiffe-id spiffe://example.org/web \
   --parent-id "$PARENT" --selector unix:uid:1000 --selector unix:gid:1000 --dns web.example.org)

@@ -32,7 +32,7 @@ class SqliteStoreTest : public ::testing::Test {
   }
   void TearDown() override {
     store_.reset();
-    for (const char* suffix : {"", "-wal", "-shm"}) ::unlink((path_ + suffix).c_str());
+    for (const char* suffix : {"", "-wal", "-shm", ".lock"}) ::unlink((path_ + suffix).c_str());
     ::rmdir(dir_.c_str());
   }
   void Reopen() {
@@ -283,6 +283,45 @@ TEST_F(SqliteStoreTest, AgentsLifecycle) {
   ASSERT_TRUE(store_->DeleteAgent(agent.spiffe_id.str()).ok());
   EXPECT_EQ(store_->GetAgent(agent.spiffe_id.str()).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->SetAgentBanned("spiffe://example.org/x", true).code(), StatusCode::kNotFound);
+}
+
+// Agent records are kept in memory once read; every write must show in the next read.
+TEST_F(SqliteStoreTest, AgentReadsFollowEveryWrite) {
+  const std::string id = "spiffe://example.org/ward/agent/join_token/b";
+  ASSERT_TRUE(store_->UpsertAgent({Id(id), "join_token", "01", 99}).ok());
+  for (int round = 0; round < 2; ++round) {  // the second round reads what the first kept
+    ASSERT_TRUE(store_->GetAgent(id).ok());
+    ASSERT_TRUE(store_->GetAgent(id).ok());
+    const std::string serial = round == 0 ? "02" : "03";
+    ASSERT_TRUE(store_->UpsertAgent({Id(id), "x509pop", serial, 100 + round}).ok());
+    auto renewed = store_->GetAgent(id);
+    ASSERT_TRUE(renewed.ok());
+    EXPECT_EQ(renewed->serial, serial);
+    EXPECT_EQ(renewed->attestation_type, "x509pop");
+    EXPECT_EQ(renewed->expires_at, 100 + round);
+    EXPECT_GT(renewed->created_at, 0);
+    ASSERT_TRUE(store_->SetAgentBanned(id, round == 0).ok());
+    EXPECT_EQ(store_->GetAgent(id)->banned, round == 0);
+    EXPECT_EQ(store_->GetAgent(id)->banned, round == 0);
+  }
+  ASSERT_TRUE(store_->DeleteAgent(id).ok());
+  EXPECT_EQ(store_->GetAgent(id).status().code(), StatusCode::kNotFound);
+  // What was kept is gone after a reopen too: it all came from the file.
+  ASSERT_TRUE(store_->UpsertAgent({Id(id), "join_token", "04", 7}).ok());
+  Reopen();
+  EXPECT_EQ(store_->GetAgent(id)->serial, "04");
+}
+
+TEST_F(SqliteStoreTest, OneProcessOwnsTheDatabase) {
+  auto second = OpenSqliteStore(path_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(second.status().message(), HasSubstr("in use by another ward server"));
+  store_.reset();  // the owner closes: the lock goes with it
+  auto third = OpenSqliteStore(path_);
+  ASSERT_TRUE(third.ok()) << third.status().message();
+  struct stat st {};
+  ASSERT_EQ(stat((path_ + ".lock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_F(SqliteStoreTest, BundlesAndJournalSurviveReopen) {
