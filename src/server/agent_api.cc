@@ -570,7 +570,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     if (p.starts_with("/v1/admin/") && api.deps_.admin_handler) return ForwardAdmin();
     auto agent = Authenticate();
     if (!agent.ok()) return Deny(agent.status());
-    if (!api.Allow(agent->id.str())) {
+    if (!api.rate_limiter_.Allow(agent->id.str())) {
       return Deny(ResourceExhausted("rate limit exceeded for " + agent->id.str() + "; slow down"));
     }
     if (m == "POST" && p == "/v1/agent/renew") return Renew(*agent);
@@ -591,7 +591,8 @@ AgentApi::AgentApi(AgentDeps deps)
                                        "SVIDs issued through the agent API, by type.", {"type"})),
       signing_(deps_.metrics.AddHistogram("ward_agent_signing_duration_seconds",
                                           "Time to sign one SVID for an agent.", {"type"},
-                                          telemetry::LatencyBuckets())) {}
+                                          telemetry::LatencyBuckets())),
+      rate_limiter_(deps_.config.rate_per_second, deps_.config.burst) {}
 
 AgentApi::~AgentApi() = default;
 
@@ -626,21 +627,6 @@ Result<SpiffeId> AgentApi::VerifiedClient(const Peer& peer) {
     memo->valid_until = valid_until;
   }
   return verified->id;
-}
-
-bool AgentApi::Allow(const std::string& agent_id) {
-  std::lock_guard<std::mutex> lock(rate_mu_);
-  const auto now = std::chrono::steady_clock::now();
-  auto [it, inserted] = buckets_.try_emplace(agent_id, Bucket{deps_.config.burst, now});
-  Bucket& b = it->second;
-  if (!inserted) {
-    const double elapsed = std::chrono::duration<double>(now - b.last).count();
-    b.tokens = std::min(deps_.config.burst, b.tokens + elapsed * deps_.config.rate_per_second);
-    b.last = now;
-  }
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
-  return true;
 }
 
 void AgentApi::Handle(const Peer& peer, HttpRequest request, HttpReply reply) {

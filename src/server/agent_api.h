@@ -7,7 +7,6 @@
 
 #include <openssl/types.h>
 
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +15,7 @@
 #include "ca/authority.h"
 #include "server/entry_index.h"
 #include "server/http_server.h"
+#include "server/rate_limiter.h"
 #include "server/sync_hub.h"
 #include "store/datastore.h"
 #include "telemetry/metrics.h"
@@ -53,7 +53,6 @@ class AgentApi {
 
  private:
   struct Call;
-  bool Allow(const std::string& agent_id);
   // The SPIFFE ID of the peer's client chain, verified against the current bundle. A connection
   // presents one chain for its whole life, so the answer is kept with the connection
   // (Peer::verification) until the bundle changes or a certificate of the chain expires.
@@ -63,12 +62,7 @@ class AgentApi {
   telemetry::Counter& requests_;
   telemetry::Counter& issued_;
   telemetry::Histogram& signing_;
-  std::mutex rate_mu_;
-  struct Bucket {
-    double tokens;
-    std::chrono::steady_clock::time_point last;
-  };
-  std::map<std::string, Bucket> buckets_;
+  RateLimiter rate_limiter_;  // by agent ID
 };
 
 }  // namespace ward::server
