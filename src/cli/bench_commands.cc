@@ -357,6 +357,7 @@ int RunAgents(const AgentsFlags& f) {
   };
   next = 0;
   threads.clear();
+  const auto first_syncs_started = std::chrono::steady_clock::now();
   for (int w = 0; w < f.load.concurrency; ++w) {
     threads.emplace_back([&] {
       for (int i; (i = next.fetch_add(1)) < f.agents;) {
@@ -370,16 +371,32 @@ int RunAgents(const AgentsFlags& f) {
   }
   for (auto& t : threads) t.join();
   if (!setup_error.empty()) return Fail(kExitInvalid, "first syncs: " + setup_error);
+  std::cerr << "ward bench agents: first full syncs took "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - first_syncs_started)
+                   .count()
+            << " s\n";
   std::atomic<int64_t> turn{0};
   const auto sync_one = [&](int) {
     return sync(static_cast<size_t>(turn.fetch_add(1)) % agents.size());
   };
   const double rate = f.agents / f.interval;
+  // One unmeasured round first, at the measured pace and in the same order, so that every agent
+  // enters the measurement as a running agent does: `interval` seconds after its last sync. The
+  // first full syncs above can take longer than a client keeps an idle connection
+  // (ServerClient's kMaxIdle); without this round the first agents would all reconnect at once
+  // (a TLS handshake each) at the start of the measurement, which measures the load
+  // generator's start-up, not a steady sync load.
+  std::cerr << "ward bench agents: one unmeasured round of incremental syncs (" << f.interval
+            << " s)\n";
+  const LoadSummary warmup = RunPaced(f.load.concurrency, f.interval, rate, sync_one);
   std::cerr << "ward bench agents: incremental syncs at " << rate << "/s for " << f.load.duration
             << " s\n";
   return RunAndReport(f.load,
                       [&] { return RunPaced(f.load.concurrency, f.load.duration, rate, sync_one); },
-                      {{"agents", f.agents}, {"target_rate", rate}});
+                      {{"agents", f.agents},
+                       {"target_rate", rate},
+                       {"warmup_p99_ms", warmup.Percentile(99)},
+                       {"warmup_errors", static_cast<double>(warmup.errors)}});
 }
 
 }  // namespace

@@ -62,7 +62,8 @@ expect_fail "a bench without a trust bundle is a usage error" 2 "trust-bundle" "
   --entries-per-agent 2 --interval 0.5 --duration 2 --concurrency 4 --server-pid "$SERVER" \
   >agents.json 2>agents.json.err || true
 check_summary "bench agents" agents.json
-jq -e '.agents == 30 and .issued >= 60' agents.json >/dev/null &&
+jq -e '.agents == 30 and .issued >= 60 and .warmup_errors == 0 and (.warmup_p99_ms | type) == "number"' \
+  agents.json >/dev/null &&
   pass "30 agents synced at their pace (2 s at 60/s)" || fail "agents paced" "$(cat agents.json)"
 [ "$("$WARD" agent list --output json 2>/dev/null | jq '(.agents // .) | length' 2>/dev/null || echo 0)" -ge 30 ] &&
   pass "the simulated agents are attested agents on the server" || fail "agents attested"
