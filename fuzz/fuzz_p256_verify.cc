@@ -1,9 +1,11 @@
-// ECDSA P-256 verification with a precomputed key table, against OpenSSL's own verification:
-// for any digest and signature the two must give the same answer. The input is read as a 32-byte
-// digest then a 64-byte r || s (the seeds are valid signatures under the key below), and its first
-// 64 bytes also as two scalars from which a valid signature is made, then changed in one byte.
-// Also checks the modular inverse against BN_mod_inverse, modulo the curve order and modulo any
-// odd number the input's bytes 96-127 make.
+// ECDSA P-256 verification with a precomputed key table, and for a key used once (a CSR's),
+// against OpenSSL's own verification: for any digest and signature the three must give the same
+// answer; the valid signature below is also sent DER-encoded, as is and changed (a byte flipped,
+// trailing or missing bytes, a needless leading zero), to the CSR path's DER reading. The input is
+// read as a 32-byte digest then a 64-byte r || s (the seeds are valid signatures under the key
+// below), and its first 64 bytes also as two scalars from which a valid signature is made, then
+// changed in one byte. Also checks the modular inverse against BN_mod_inverse, modulo the curve
+// order and modulo any odd number the input's bytes 96-127 make.
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
@@ -15,10 +17,12 @@
 #include <cstring>
 #include <memory>
 
+#include "core/internal/der.h"
 #include "core/internal/mod_inverse.h"
 #include "core/keys.h"
 #include "core/openssl_ptr.h"
 #include "core/p256_precomputed_key.h"
+#include "core/p256_verify.h"
 #include "fuzz_check.h"
 
 namespace {
@@ -118,12 +122,64 @@ bool MakeFromScalars(const Fixture& fixture, const uint8_t* in, uint8_t digest[3
   return true;
 }
 
-bool TableAccepts(const ward::P256PrecomputedKey& table, const uint8_t* digest,
-                  const uint8_t* signature) {
+// The table path and the one-time path (a CSR's key) must agree; the answer is theirs.
+bool TableAccepts(const Fixture& fixture, const uint8_t* digest, const uint8_t* signature) {
   const ward::SignatureCheck check =
-      table.Verify(ward::ByteView(digest, 32), ward::ByteView(signature, 64));
+      fixture.table.Verify(ward::ByteView(digest, 32), ward::ByteView(signature, 64));
   FUZZ_CHECK(check != ward::SignatureCheck::kCannotCheck);
+  const auto once = ward::VerifyP256(fixture.key.EncodedPoint().value(), ward::ByteView(digest, 32),
+                                     ward::ByteView(signature, 64));
+  FUZZ_CHECK(once.ok() && *once == check);
   return check == ward::SignatureCheck::kValid;
+}
+
+bool OpenSslVerifiesDer(const ward::PublicKey& key, const uint8_t* digest, ward::ByteView der) {
+  ward::ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  FUZZ_CHECK(ctx && EVP_PKEY_verify_init(ctx.get()) == 1);
+  const int rc = EVP_PKEY_verify(ctx.get(), der.data(), der.size(), digest, 32);
+  ERR_clear_error();
+  return rc == 1;
+}
+
+// A CSR's signature arrives DER-encoded: reading it to r || s and checking that must accept
+// exactly the encodings (and signatures) OpenSSL accepts. `how` picks a change to a valid one.
+void CheckDerSignature(const Fixture& fixture, const uint8_t* digest, const uint8_t* raw,
+                       const uint8_t* how) {
+  ward::Bytes der = ward::der::EcdsaRawToDer(ward::ByteView(raw, 64)).value();
+  switch (how[0] % 6) {
+    case 0:
+      break;
+    case 1:
+      der[how[1] % der.size()] ^= how[2] == 0 ? 1 : how[2];
+      break;
+    case 2:
+      der.push_back(how[1]);  // trailing data
+      break;
+    case 3:
+      der.pop_back();
+      break;
+    case 4: {  // r with one more leading zero than DER allows
+      ward::Bytes r_int = {0x02, static_cast<uint8_t>(der[3] + 1), 0x00};
+      r_int.insert(r_int.end(), der.begin() + 4, der.begin() + 4 + der[3]);
+      ward::Bytes rebuilt = {0x30, static_cast<uint8_t>(der[1] + 1)};
+      rebuilt.insert(rebuilt.end(), r_int.begin(), r_int.end());
+      rebuilt.insert(rebuilt.end(), der.begin() + 4 + der[3], der.end());
+      der = rebuilt;
+      break;
+    }
+    default:
+      der.insert(der.begin() + 2 + how[1] % (der.size() - 2), how[2]);
+      break;
+  }
+  const auto ours_raw = ward::der::EcdsaDerToRaw(der, 32);
+  bool ours = false;
+  if (ours_raw.ok()) {
+    const auto check =
+        ward::VerifyP256(fixture.key.EncodedPoint().value(), ward::ByteView(digest, 32), *ours_raw);
+    FUZZ_CHECK(check.ok() && *check != ward::SignatureCheck::kCannotCheck);
+    ours = *check == ward::SignatureCheck::kValid;
+  }
+  FUZZ_CHECK(ours == OpenSslVerifiesDer(fixture.key, digest, der));
 }
 
 }  // namespace
@@ -138,7 +194,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   // The input as a digest and a signature: almost always invalid, and both must say so.
-  FUZZ_CHECK(TableAccepts(fixture.table, data, data + 32) ==
+  FUZZ_CHECK(TableAccepts(fixture, data, data + 32) ==
              OpenSslVerifies(fixture.key, data, data + 32));
   CheckInverse(data + 64, kOrder);
   if (size >= 128) {  // and modulo any odd number the input brings
@@ -152,14 +208,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t signature[64];
   if (MakeFromScalars(fixture, data, digest, signature)) {
     FUZZ_CHECK(OpenSslVerifies(fixture.key, digest, signature));
-    FUZZ_CHECK(TableAccepts(fixture.table, digest, signature));
+    FUZZ_CHECK(TableAccepts(fixture, digest, signature));
+    CheckDerSignature(fixture, digest, signature, data + 67);
     const uint8_t flip = data[64] == 0 ? 1 : data[64];
     if (data[65] % 3 == 0) {
       digest[data[66] % 32] ^= flip;
     } else {
       signature[data[66] % 64] ^= flip;
     }
-    FUZZ_CHECK(TableAccepts(fixture.table, digest, signature) ==
+    FUZZ_CHECK(TableAccepts(fixture, digest, signature) ==
                OpenSslVerifies(fixture.key, digest, signature));
   }
   return 0;

@@ -13,15 +13,10 @@
 #include <memory>
 
 #include "core/bytes.h"
+#include "core/p256_verify.h"
 #include "core/status.h"
 
 namespace ward {
-
-enum class SignatureCheck {
-  kValid,
-  kInvalid,
-  kCannotCheck,  // an internal failure (memory): check the plain way instead
-};
 
 class P256PrecomputedKey {
  public:

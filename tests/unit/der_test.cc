@@ -97,6 +97,13 @@ TEST(DerTest, EcdsaSignaturesDecodeToFixedWidthHalves) {
   EXPECT_FALSE(der::EcdsaDerToRaw(not_sequence, 32).ok());
   const Bytes extra_inside = {0x30, 0x09, 0x02, 0x01, 0x01, 0x02, 0x01, 0x05, 0x02, 0x01, 0x07};
   EXPECT_FALSE(der::EcdsaDerToRaw(extra_inside, 32).ok());
+  // DER has one encoding per value: a leading zero only before a byte with its top bit set.
+  const Bytes padded = {0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x05};
+  EXPECT_FALSE(der::EcdsaDerToRaw(padded, 32).ok());
+  const Bytes needed_zero = {0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x05};
+  EXPECT_EQ(der::EcdsaDerToRaw(needed_zero, 32).value()[31], 0x80);
+  const Bytes zero = {0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x05};
+  EXPECT_TRUE(der::EcdsaDerToRaw(zero, 32).ok());  // r = 0: well formed, refused by the verifier
 }
 
 TEST(DerTest, ReaderRefusesTruncatedAndNonMinimalLengths) {

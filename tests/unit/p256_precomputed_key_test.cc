@@ -91,9 +91,15 @@ TEST(P256PrecomputedKeyTest, AcceptsWhatOpenSslAccepts) {
     const Signed s = Sign(key, "message " + std::to_string(i));
     ASSERT_TRUE(OpenSslVerifies(key.public_key(), s.digest, s.signature));
     EXPECT_TRUE(Accepts(*table, s.digest, s.signature)) << i;
+    EXPECT_EQ(VerifyP256(PointOf(key.public_key()), s.digest, s.signature).value(),
+              SignatureCheck::kValid)
+        << i;
     const Bytes high_s = WithNegatedS(s.signature);
     ASSERT_TRUE(OpenSslVerifies(key.public_key(), s.digest, high_s));
     EXPECT_TRUE(Accepts(*table, s.digest, high_s)) << i;
+    EXPECT_EQ(VerifyP256(PointOf(key.public_key()), s.digest, high_s).value(),
+              SignatureCheck::kValid)
+        << i;
   }
 }
 
@@ -128,6 +134,9 @@ TEST(P256PrecomputedKeyTest, RefusesWhatOpenSslRefuses) {
   for (const auto& [what, sig] : signatures) {
     EXPECT_FALSE(OpenSslVerifies(key.public_key(), good.digest, sig)) << what;
     EXPECT_TRUE(Refuses(*table, good.digest, sig)) << what;
+    EXPECT_EQ(VerifyP256(PointOf(key.public_key()), good.digest, sig).value(),
+              SignatureCheck::kInvalid)
+        << what;
   }
 
   Sha256Digest other_digest = good.digest;
@@ -259,8 +268,11 @@ TEST(P256PrecomputedKeyTest, TakesBothPointEncodingsAndRefusesWhatIsNotOnTheCurv
   ASSERT_TRUE(other_key.ok());
   EXPECT_TRUE(Refuses(*other_key, s.digest, s.signature));
   const Bytes infinity = {0x00};
+  EXPECT_EQ(VerifyP256(compressed, s.digest, s.signature).value(), SignatureCheck::kValid);
+  EXPECT_EQ(VerifyP256(wrong_parity, s.digest, s.signature).value(), SignatureCheck::kInvalid);
   for (const Bytes& bad : {off_curve, infinity, Bytes(65, 0x04), Bytes()}) {
     EXPECT_FALSE(P256PrecomputedKey::Create(bad).ok());
+    EXPECT_FALSE(VerifyP256(bad, s.digest, s.signature).ok());
   }
   const Bytes p384 = PointOf(NewKey(KeyType::kEcP384).public_key());
   EXPECT_EQ(p384.size(), 97u);  // 0x04 || X || Y, 48 bytes each

@@ -101,6 +101,10 @@ Result<Bytes> EcdsaDerToRaw(ByteView der, size_t n) {
     if (v.tag != kInteger || v.content.empty() || (v.content[0] & 0x80) != 0) {
       return InvalidArgument("ECDSA signature value is not a non-negative INTEGER");
     }
+    // DER: the shortest encoding, so a leading zero only where the next byte's top bit is set.
+    if (v.content.size() > 1 && v.content[0] == 0 && (v.content[1] & 0x80) == 0) {
+      return InvalidArgument("ECDSA signature value is not minimally encoded");
+    }
     ByteView magnitude = v.content;
     while (magnitude.size() > 1 && magnitude[0] == 0) magnitude = magnitude.subspan(1);
     if (magnitude.size() > n) return InvalidArgument("ECDSA signature value is too large");
