@@ -389,6 +389,7 @@ int RunAgents(const AgentsFlags& f) {
   std::cerr << "ward bench agents: one unmeasured round of incremental syncs (" << f.interval
             << " s)\n";
   const LoadSummary warmup = RunPaced(f.load.concurrency, f.interval, rate, sync_one);
+  turn = 0;  // the measurement starts with the agent the warm-up started with
   std::cerr << "ward bench agents: incremental syncs at " << rate << "/s for " << f.load.duration
             << " s\n";
   return RunAndReport(f.load,

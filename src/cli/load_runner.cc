@@ -87,7 +87,8 @@ LoadSummary RunPaced(int concurrency, double seconds, double rate, const LoadOpe
   std::vector<WorkerTally> tallies(static_cast<size_t>(concurrency));
   const auto start = Clock::now();
   const auto period = std::chrono::duration<double>(1.0 / rate);
-  const int64_t total = static_cast<int64_t>(seconds * rate);
+  // Rounded, not truncated: 5.7 s at 2000/5.7 a second is 2000 operations, not 1999.
+  const int64_t total = std::llround(seconds * rate);
   std::atomic<int64_t> next{0};
   std::vector<std::thread> threads;
   for (int w = 0; w < concurrency; ++w) {

@@ -41,7 +41,10 @@ const SharedCurve& Curve() {
 Result<SignatureCheck> VerifyP256(ByteView point, ByteView digest, ByteView signature) {
   const SharedCurve& curve = Curve();
   BN_CTX* ctx = internal::ThreadBnCtx();
-  if (!curve.ok || ctx == nullptr) return SignatureCheck::kCannotCheck;
+  if (!curve.ok || ctx == nullptr) {
+    ossl::DrainErrors();  // nothing is left queued for the next OpenSSL user on this thread
+    return SignatureCheck::kCannotCheck;
+  }
   PointPtr q(EC_POINT_new(curve.group.get()));
   if (!q) {
     ossl::DrainErrors();

@@ -191,10 +191,12 @@ awaitable<void> ServeTls(TlsStream stream, Peer peer, AsyncHttpHandler handler) 
 }  // namespace
 
 // One event loop per thread, Envoy's worker model: a connection lives on the loop it was accepted
-// onto, so its completions never cross threads. Two threads sharing one io_context spent about
-// 45 % of the server's CPU per agent sync waking each other (epoll_ctl on the reactor's
-// interrupter, futexes; see docs/architecture.md). The price: a slow handler (a signing batch)
-// holds up the other connections of its own loop only.
+// onto, so its own reads and writes complete on that loop's thread; only a reply made on another
+// thread (a long poll answered from the sync hub's thread) crosses over, through the loop's locked
+// queue. Two threads sharing one io_context spent about a third of the server's CPU per agent sync
+// waking each other (epoll_ctl on the reactor's interrupter, futexes; see docs/architecture.md).
+// The price: a slow handler (a signing batch) holds up the other connections of its own loop,
+// and, on the first loop, which also runs the acceptors, new connections.
 struct HttpServer::Impl {
   explicit Impl(int threads) {
     for (int i = 0; i < std::max(threads, 1); ++i) {

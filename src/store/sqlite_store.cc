@@ -239,7 +239,7 @@ class OwnerLock {
  public:
   static Result<OwnerLock> Take(const std::string& db_path) {
     const std::string path = db_path + ".lock";
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
       return FailedPrecondition("cannot create lock file " + path + ": " + std::strerror(errno));
     }
