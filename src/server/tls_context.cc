@@ -18,9 +18,14 @@ Result<std::unique_ptr<TlsServerContext>> TlsServerContext::Create(bool request_
   // Agents keep their connections open between syncs; an idle connection then holds no read or
   // write buffer (tens of KB each, across thousands of agents).
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  // Ask for a client certificate, accept the handshake either way: the API decides.
+  // Ask for a client certificate, accept the handshake either way: the API decides, by SPIFFE
+  // rules (VerifyX509Svid, or the x509pop roots). The handshake still proves the client holds
+  // the leaf's key (CertificateVerify); OpenSSL's own chain verification, which would only be
+  // overruled, is not run at all (it was 7 % of the server's CPU for a new agent connection).
   if (request_client_cert) {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_cert_verify_callback(
+        ctx, [](X509_STORE_CTX*, void*) { return 1; }, nullptr);
   }
   SSL_CTX_set_cert_cb(ctx, &TlsServerContext::SelectCertificate, out.get());
   return out;
