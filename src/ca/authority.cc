@@ -198,7 +198,7 @@ Status CertificateAuthority::Persist() {
   // The journal is written before the bundle copy: the journal is the truth; the stored bundle
   // is derived from it and rewritten on the next start if a crash falls in between.
   WARD_RETURN_IF_ERROR(store_.SaveCaJournal(doc.dump()));
-  return store_.PutBundle({config_.trust_domain.name(), bundle_->ToSpiffeJson(), sequence_});
+  return store_.PutBundle({config_.trust_domain.name(), *bundle_json_, sequence_});
 }
 
 void CertificateAuthority::RebuildBundle() {
@@ -219,6 +219,7 @@ void CertificateAuthority::RebuildBundle() {
   auto bundle = TrustBundle::Create(config_.trust_domain, std::move(x509), std::move(jwt),
                                     sequence_, config_.bundle_refresh_hint);
   bundle_ = std::make_shared<const TrustBundle>(std::move(bundle).value());
+  bundle_json_ = std::make_shared<const std::string>(bundle_->ToSpiffeJson());
 }
 
 Result<CertificateAuthority::Authority> CertificateAuthority::NewX509Authority(
@@ -432,6 +433,11 @@ Result<IssuedJwtSvid> CertificateAuthority::MintJwtSvid(const SpiffeId& id,
 TrustBundle CertificateAuthority::Bundle() const {
   std::lock_guard<std::mutex> lock(mu_);
   return *bundle_;
+}
+
+CertificateAuthority::PublishedBundle CertificateAuthority::Published() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {bundle_, bundle_json_};
 }
 
 uint64_t CertificateAuthority::BundleSequence() const {

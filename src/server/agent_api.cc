@@ -186,7 +186,7 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
     api.issued_.Inc({"agent-x509"});
     json out = {{"svid", ChainJson(issued->chain)},
                 {"expires_at", issued->leaf.not_after()},
-                {"bundle", json::parse(api.deps_.ca.Bundle().ToSpiffeJson())}};
+                {"bundle", json::parse(*api.deps_.ca.Published().spiffe_json)}};
     if (include_id) out["agent_id"] = id.str();
     Respond(JsonResponse(out));
   }
@@ -298,14 +298,15 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
         deleted.push_back(std::move(id));
       }
     }
-    const TrustBundle bundle = api.deps_.ca.Bundle();
+    const ca::CertificateAuthority::PublishedBundle published = api.deps_.ca.Published();
+    const TrustBundle& bundle = *published.bundle;
     json out = {{"revision", revision},
                 {"full", full},
                 {"entries", entries},
                 {"deleted", deleted},
                 {"bundle_sequence", bundle.sequence().value_or(0)}};
     const bool bundle_changed = bundle.sequence().value_or(0) != bundle_seq;
-    if (bundle_changed) out["bundle"] = json::parse(bundle.ToSpiffeJson());
+    if (bundle_changed) out["bundle"] = json::parse(*published.spiffe_json);
     json tainted = {{"x509", json::array()}, {"jwt", json::array()}};
     for (auto kind : {ca::AuthorityKind::kX509, ca::AuthorityKind::kJwt}) {
       for (const auto& a : api.deps_.ca.Authorities(kind)) {
@@ -537,7 +538,8 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
   void Bundle() {
     const Status granted = Grant();
     if (!granted.ok()) return Respond(ErrorResponse(granted));
-    const TrustBundle own = api.deps_.ca.Bundle();
+    const ca::CertificateAuthority::PublishedBundle published = api.deps_.ca.Published();
+    const TrustBundle& own = *published.bundle;
     json federated = json::object();
     auto stored = api.deps_.store.ListBundles();
     if (!stored.ok()) return Respond(ErrorResponse(stored.status()));
@@ -545,7 +547,8 @@ struct AgentApi::Call : std::enable_shared_from_this<AgentApi::Call> {
       if (b.trust_domain == own.trust_domain().name()) continue;
       federated[b.trust_domain] = json::parse(b.spiffe_json, nullptr, false);
     }
-    Respond(JsonResponse({{"bundle", json::parse(own.ToSpiffeJson())}, {"federated", federated}}));
+    Respond(
+        JsonResponse({{"bundle", json::parse(*published.spiffe_json)}, {"federated", federated}}));
   }
 
   // The admin API over mTLS: authenticate the caller's SVID here; the admin API authorizes.

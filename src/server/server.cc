@@ -365,7 +365,7 @@ Status Start(const ServerConfig& config, telemetry::Logger& log) {
                        [&authority](const Peer&, HttpRequest r, HttpReply reply) {
                          if (r.method != "GET")
                            return reply({405, "application/json", "{\"error\":\"use GET\"}"});
-                         reply({200, "application/json", authority.Bundle().ToSpiffeJson()});
+                         reply({200, "application/json", *authority.Published().spiffe_json});
                        }));
     federation_port = std::to_string(http.BoundTlsPort());
   }

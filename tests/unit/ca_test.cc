@@ -319,5 +319,30 @@ TEST_F(CaTest, ForcedRotationTaintAndRevoke) {
   EXPECT_EQ(ca->Bundle().FindJwtAuthority(jwt_first), nullptr);
 }
 
+// The published SPIFFE JSON is made once per change; it must follow every change of the bundle.
+TEST_F(CaTest, PublishedJsonFollowsTheBundle) {
+  const int64_t now = 1800000000;
+  auto ca = OpenCa(Config(), now);
+  const auto expect_in_step = [&](const char* when) {
+    const CertificateAuthority::PublishedBundle published = ca->Published();
+    ASSERT_NE(published.bundle, nullptr) << when;
+    ASSERT_NE(published.spiffe_json, nullptr) << when;
+    EXPECT_EQ(*published.spiffe_json, ca->Bundle().ToSpiffeJson()) << when;
+    EXPECT_EQ(*published.spiffe_json, published.bundle->ToSpiffeJson()) << when;
+    EXPECT_EQ(published.bundle->sequence(), ca->Bundle().sequence()) << when;
+    auto stored = store_->GetBundle("example.org");
+    ASSERT_TRUE(stored.ok()) << when;
+    EXPECT_EQ(stored->spiffe_json, *published.spiffe_json) << when;
+  };
+  expect_in_step("opened");
+  const std::string before = *ca->Published().spiffe_json;
+  ASSERT_TRUE(ca->Prepare(AuthorityKind::kJwt, now).ok());
+  expect_in_step("JWT authority prepared");
+  EXPECT_NE(*ca->Published().spiffe_json, before);
+  ASSERT_TRUE(ca->Prepare(AuthorityKind::kX509, now).ok());
+  ASSERT_TRUE(ca->Activate(AuthorityKind::kX509, now + 1).ok());
+  expect_in_step("X.509 authority rotated");
+}
+
 }  // namespace
 }  // namespace ward::ca
