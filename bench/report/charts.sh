@@ -76,12 +76,13 @@ chart_cost() {
   # The X.509 pair comes from the median ratio round when there are rounds (its own floor and
   # its own measurement), else from issue.json against the run's first floor.
   local x509_floor x509_ward x509_label='floor: sign + verify CSR'
-  x509_floor=$(jq -n "$sign + $verify")
-  x509_ward=$(val issue.json .server_cpu_us_per_op)
   if have rounds.json; then
-    x509_floor=$(jq -r '.rounds | sort_by(.issue_ratio) | .[length / 2 | floor] | .sign_us + .verify_us' "$RES/rounds.json")
-    x509_ward=$(jq -r '.rounds | sort_by(.issue_ratio) | .[length / 2 | floor] | .issue_us' "$RES/rounds.json")
+    read -r x509_floor x509_ward < <(jq -r '.rounds | sort_by(.issue_ratio) | .[length / 2 | floor]
+      | "\(.sign_us + .verify_us) \(.issue_us)"' "$RES/rounds.json")
     x509_label='median round: sign + verify CSR'
+  else
+    x509_floor=$(jq -n "$sign + $verify")
+    x509_ward=$(val issue.json .server_cpu_us_per_op)
   fi
   {
     printf '0\tX.509-SVID issue\t%s\t%s\t%s\n' "$x509_label" "$x509_floor" "$x509_ward"

@@ -251,10 +251,13 @@ Result<PeerProcess> PeerProcess::FromPid(pid_t pid, uid_t uid, gid_t gid) {
 }
 
 Result<PeerProcess> PeerProcess::WithPidfd(pid_t pid, uid_t uid, gid_t gid, int pidfd) {
-  const uint64_t start = StartTime(pid);
+  // With a pidfd, Alive() asks it and needs no start time. Without one (no pidfd_open), the
+  // process is named by its start time, read now that the PID was taken.
+  const uint64_t start = pidfd >= 0 ? 0 : StartTime(pid);
   PeerProcess peer(pid, uid, gid, pidfd, start);  // owns the pidfd from here
-  // Read after the pidfd was taken: if its process is still running now, the start time is its.
-  if (start == 0 || !peer.Alive()) return PermissionDenied("the calling process has exited");
+  if (pidfd >= 0 ? !peer.Alive() : start == 0) {
+    return PermissionDenied("the calling process has exited");
+  }
   return peer;
 }
 
@@ -265,9 +268,9 @@ bool PeerProcess::Alive() const {
     // is still that process. (Which process the pidfd names was settled when it was taken: by
     // the kernel at connect time, or by PID with FromSocket's uid check.)
     struct pollfd p = {pidfd_, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 0;  // (no PeerProcess with a start time of 0 leaves WithPidfd)
+    return ::poll(&p, 1, 0) == 0;
   }
-  return start_time_ != 0 && StartTime(pid_) == start_time_;
+  return start_time_ != 0 && StartTime(pid_) == start_time_;  // 0: never read, so never alive
 }
 
 struct WorkloadAttestor::HashCache {

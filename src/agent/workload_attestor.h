@@ -42,7 +42,7 @@ class PeerProcess {
   bool Alive() const;
 
  private:
-  // Takes ownership of `pidfd` (-1 for none) and reads the start time.
+  // Takes ownership of `pidfd` (-1 for none); without one, reads the start time.
   static Result<PeerProcess> WithPidfd(pid_t pid, uid_t uid, gid_t gid, int pidfd);
   PeerProcess(pid_t pid, uid_t uid, gid_t gid, int pidfd, uint64_t start_time)
       : pid_(pid), uid_(uid), gid_(gid), pidfd_(pidfd), start_time_(start_time) {}
@@ -50,7 +50,7 @@ class PeerProcess {
   uid_t uid_ = 0;
   gid_t gid_ = 0;
   int pidfd_ = -1;
-  uint64_t start_time_ = 0;
+  uint64_t start_time_ = 0;  // read only when there is no pidfd
 };
 
 // The selectors of a process:

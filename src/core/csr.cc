@@ -17,13 +17,17 @@
 namespace ward {
 namespace {
 
+Status NoProofOfPossession() {
+  return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
+}
+
 Result<CertificateRequest> Inspect(ossl::X509ReqPtr req) {
   ossl::PkeyPtr pkey(X509_REQ_get_pubkey(req.get()));
   if (!pkey) return InvalidArgument("CSR carries no usable public key: " + ossl::DrainErrors());
   // Proof of possession: the request is signed by the private half of the key it carries.
   if (X509_REQ_verify(req.get(), pkey.get()) != 1) {
     ossl::DrainErrors();
-    return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
+    return NoProofOfPossession();
   }
   const PublicKey key(std::move(pkey));
   WARD_RETURN_IF_ERROR(CheckAcceptableKey(key.info()).WithContext("CSR key"));
@@ -109,13 +113,13 @@ Status VerifyWithPoint(const EcCurve& curve, ByteView point, ByteView digest, By
     // OpenSSL's re-encoding check; an internal failure falls through to the EVP path.
     auto raw = der::EcdsaDerToRaw(signature, internal::kP256Bytes);
     if (!raw.ok()) {
-      return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
+      return NoProofOfPossession();
     }
     const Result<SignatureCheck> check = VerifyP256(point, digest, *raw);
     if (!check.ok()) return InvalidArgument("CSR key is not a valid EC point");
     if (*check == SignatureCheck::kValid) return OkStatus();
     if (*check == SignatureCheck::kInvalid) {
-      return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
+      return NoProofOfPossession();
     }
   }
   struct Verifier {
@@ -152,7 +156,7 @@ Status VerifyWithPoint(const EcCurve& curve, ByteView point, ByteView digest, By
       EVP_PKEY_verify(v.ctx.get(), signature.data(), signature.size(), digest.data(),
                       digest.size()) != 1) {
     ossl::DrainErrors();
-    return InvalidArgument("CSR signature does not verify (no proof of possession of its key)");
+    return NoProofOfPossession();
   }
   return OkStatus();
 }

@@ -7,9 +7,6 @@
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
-#include <openssl/obj_mac.h>
-
-#include <algorithm>
 
 #include "core/internal/p256_check.h"
 #include "core/openssl_ptr.h"
@@ -41,10 +38,8 @@ bool TableAgreesWithGenericMultiplication(const EC_GROUP* curve, const EC_GROUP*
 }  // namespace
 
 struct P256PrecomputedKey::Groups {
-  GroupPtr curve;      // P-256 as named, with OpenSSL's built-in table for G
+  const internal::P256Params* p256 = nullptr;  // the shared curve, with OpenSSL's table for G
   GroupPtr key_group;  // the same curve with the key as its generator, and a table for it
-  internal::Uint256Bytes order{};  // n, big-endian
-  ossl::BnPtr field_prime;         // p
 };
 
 P256PrecomputedKey::P256PrecomputedKey(std::unique_ptr<Groups> groups)
@@ -57,9 +52,9 @@ P256PrecomputedKey& P256PrecomputedKey::operator=(P256PrecomputedKey&&) noexcept
 Result<P256PrecomputedKey> P256PrecomputedKey::Create(ByteView point) {
   BnCtxPtr ctx(BN_CTX_new());
   auto groups = std::make_unique<Groups>();
-  groups->curve.reset(EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1));
-  if (!ctx || !groups->curve) return Internal("cannot load P-256: " + ossl::DrainErrors());
-  const EC_GROUP* curve = groups->curve.get();
+  groups->p256 = internal::SharedP256();
+  if (!ctx || groups->p256 == nullptr) return Internal("cannot load P-256: " + ossl::DrainErrors());
+  const EC_GROUP* curve = groups->p256->curve;
   PointPtr q(EC_POINT_new(curve));
   // oct2point refuses a point off the curve; P-256 has prime order, so any other point but the
   // point at infinity generates the whole group, with the curve's order.
@@ -67,16 +62,6 @@ Result<P256PrecomputedKey> P256PrecomputedKey::Create(ByteView point) {
       EC_POINT_is_at_infinity(curve, q.get()) == 1) {
     ossl::DrainErrors();
     return InvalidArgument("not a point on P-256");
-  }
-  if (BN_bn2binpad(EC_GROUP_get0_order(curve), groups->order.data(),
-                   static_cast<int>(groups->order.size())) !=
-      static_cast<int>(internal::kP256Bytes)) {
-    return Internal("cannot read the order of P-256: " + ossl::DrainErrors());
-  }
-  groups->field_prime.reset(BN_new());
-  if (!groups->field_prime ||
-      EC_GROUP_get_curve(curve, groups->field_prime.get(), nullptr, nullptr, ctx.get()) != 1) {
-    return Internal("cannot read the field of P-256: " + ossl::DrainErrors());
   }
   groups->key_group.reset(EC_GROUP_dup(curve));
   EC_GROUP* key_group = groups->key_group.get();
@@ -94,9 +79,7 @@ Result<P256PrecomputedKey> P256PrecomputedKey::Create(ByteView point) {
 }
 
 SignatureCheck P256PrecomputedKey::Verify(ByteView digest, ByteView signature) const {
-  const internal::P256Params params{groups_->curve.get(), &groups_->order,
-                                    groups_->field_prime.get()};
-  return internal::CheckP256Signature(params, {.table = groups_->key_group.get()}, digest,
+  return internal::CheckP256Signature(*groups_->p256, {.table = groups_->key_group.get()}, digest,
                                       signature);
 }
 

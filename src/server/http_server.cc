@@ -214,6 +214,14 @@ struct HttpServer::Impl {
   void StopAll() {
     for (auto& loop : loops) loop->stop();
   }
+  // Accepts on the first loop, handing each connection to the next loop in turn.
+  template <typename Acceptor, typename ServeFn>
+  void Accept(Acceptor acceptor, ServeFn serve) {
+    asio::co_spawn(first(),
+                   AcceptLoop(
+                       std::move(acceptor), [this] { return NextLoop(); }, std::move(serve)),
+                   asio::detached);
+  }
 
   std::vector<std::unique_ptr<asio::io_context>> loops;
   // Keeps a loop running while it has no connection yet.
@@ -251,9 +259,7 @@ Status HttpServer::ListenUnix(const std::string& path, unsigned mode, HttpHandle
       auto executor = socket.get_executor();
       asio::co_spawn(executor, Serve(UnixStream(std::move(socket)), *peer, h), asio::detached);
     };
-    auto pick = [impl = impl_.get()] { return impl->NextLoop(); };
-    asio::co_spawn(impl_->first(), AcceptLoop(std::move(acceptor), pick, std::move(serve)),
-                   asio::detached);
+    impl_->Accept(std::move(acceptor), std::move(serve));
   } catch (const std::exception& e) {
     return FailedPrecondition("cannot listen on " + path + ": " + e.what());
   }
@@ -285,9 +291,7 @@ Status HttpServer::ListenTcp(const std::string& address, int port, HttpHandler h
     auto executor = socket.get_executor();
     asio::co_spawn(executor, Serve(beast::tcp_stream(std::move(socket)), peer, h), asio::detached);
   };
-  auto pick = [impl = impl_.get()] { return impl->NextLoop(); };
-  asio::co_spawn(impl_->first(), AcceptLoop(std::move(acceptor), pick, std::move(serve)),
-                 asio::detached);
+  impl_->Accept(std::move(acceptor), std::move(serve));
   return OkStatus();
 }
 
@@ -306,9 +310,7 @@ Status HttpServer::ListenTls(const std::string& address, int port, TlsServerCont
     auto executor = socket.get_executor();
     asio::co_spawn(executor, ServeTls(TlsStream(std::move(socket), *ssl), peer, h), asio::detached);
   };
-  auto pick = [impl = impl_.get()] { return impl->NextLoop(); };
-  asio::co_spawn(impl_->first(), AcceptLoop(std::move(acceptor), pick, std::move(serve)),
-                 asio::detached);
+  impl_->Accept(std::move(acceptor), std::move(serve));
   return OkStatus();
 }
 

@@ -755,7 +755,7 @@ class SqliteStore final : public DataStore {
     return entry;
   }
 
-  // Bounds the agent records kept in memory (about 300 bytes each); past it they start over.
+  // Bounds the agent records kept in memory (a few hundred bytes each); past it they start over.
   static constexpr size_t kMaxCachedAgents = 1 << 20;
 
   OwnerLock lock_;  // declared first: released after the database is closed

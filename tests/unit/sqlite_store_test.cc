@@ -306,7 +306,7 @@ TEST_F(SqliteStoreTest, AgentReadsFollowEveryWrite) {
   }
   ASSERT_TRUE(store_->DeleteAgent(id).ok());
   EXPECT_EQ(store_->GetAgent(id).status().code(), StatusCode::kNotFound);
-  // What was kept is gone after a reopen too: it all came from the file.
+  // The last write reached the file, not only the records kept in memory.
   ASSERT_TRUE(store_->UpsertAgent({Id(id), "join_token", "04", 7}).ok());
   Reopen();
   EXPECT_EQ(store_->GetAgent(id)->serial, "04");

@@ -106,7 +106,7 @@ Result<Bytes> EcdsaDerToRaw(ByteView der, size_t n) {
       return InvalidArgument("ECDSA signature value is not minimally encoded");
     }
     ByteView magnitude = v.content;
-    while (magnitude.size() > 1 && magnitude[0] == 0) magnitude = magnitude.subspan(1);
+    if (magnitude.size() > 1 && magnitude[0] == 0) magnitude = magnitude.subspan(1);  // sign byte
     if (magnitude.size() > n) return InvalidArgument("ECDSA signature value is too large");
     std::copy(magnitude.begin(), magnitude.end(), raw.begin() + (half + 1) * n - magnitude.size());
   }

@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/json_writer.h"
+
 namespace ward::internal {
 namespace {
 
@@ -100,15 +102,6 @@ class StrictDomBuilder {
   bool too_deep_ = false;
 };
 
-// A key as it may appear in a message: at most 256 bytes, escaped as a JSON string's contents (no
-// quote or control character reaches a log line), invalid UTF-8 replaced.
-std::string Printable(const std::string& key) {
-  const std::string quoted =
-      json(key.substr(0, 256))
-          .dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
-  return quoted.substr(1, quoted.size() - 2);
-}
-
 }  // namespace
 
 Result<nlohmann::json> ParseJsonStrict(std::string_view text, size_t max_bytes,
@@ -134,8 +127,12 @@ Result<nlohmann::json> ParseJsonStrict(std::string_view text, size_t max_bytes,
                            " levels");
   }
   if (builder.has_duplicate()) {
-    return InvalidArgument(name + " has a duplicate key \"" + Printable(builder.duplicate_key()) +
-                           "\"");
+    // At most 256 bytes of the key, as a JSON string (no quote or control character reaches a log
+    // line), invalid UTF-8 replaced.
+    std::string message = name + " has a duplicate key ";
+    AppendJsonString(std::string_view(builder.duplicate_key()).substr(0, 256), &message,
+                     InvalidUtf8::kReplace);
+    return InvalidArgument(message);
   }
   return InvalidArgument(name + " is not valid JSON: " + builder.syntax_error());
 }

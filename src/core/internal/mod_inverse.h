@@ -1,5 +1,5 @@
 // Modular inversion of 256-bit numbers by Bernstein and Yang's division steps, 62 at a time on
-// machine words, for the ECDSA verifications of p256_precomputed_key.cc. OpenSSL's
+// machine words, for the ECDSA verifications of internal/p256_check.cc. OpenSSL's
 // BN_mod_inverse spends about 9 µs on a 256-bit inverse, a third of such a verification; this
 // takes about 2 µs (BM_ModInverseP256Order; a binary extended Euclid before it took 4.8 µs).
 //

@@ -5,6 +5,8 @@
 
 #include "core/internal/p256_check.h"
 
+#include <openssl/obj_mac.h>
+
 #include <algorithm>
 #include <memory>
 
@@ -14,7 +16,26 @@ namespace ward::internal {
 namespace {
 
 using BnCtxPtr = std::unique_ptr<BN_CTX, ossl::Deleter<BN_CTX_free>>;
+using GroupPtr = std::unique_ptr<EC_GROUP, ossl::Deleter<EC_GROUP_free>>;
 using PointPtr = std::unique_ptr<EC_POINT, ossl::Deleter<EC_POINT_free>>;
+
+struct SharedCurve {
+  SharedCurve() {
+    group.reset(EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1));
+    field_prime.reset(BN_new());
+    ok = group && field_prime &&
+         BN_bn2binpad(EC_GROUP_get0_order(group.get()), order.data(),
+                      static_cast<int>(order.size())) == static_cast<int>(order.size()) &&
+         EC_GROUP_get_curve(group.get(), field_prime.get(), nullptr, nullptr, nullptr) == 1;
+    ossl::DrainErrors();
+    params = {group.get(), &order, field_prime.get()};
+  }
+  GroupPtr group;
+  Uint256Bytes order{};
+  ossl::BnPtr field_prime;
+  P256Params params{};
+  bool ok = false;
+};
 
 // R = u1·G + u2·Q: with Q's table two fixed-base multiplications and an addition, otherwise
 // OpenSSL's combined multiplication (G from its table, Q generically), as its ECDSA does.
@@ -30,6 +51,11 @@ bool MultiplyR(const P256Params& params, const P256Key& key, const BIGNUM* u1, c
 }
 
 }  // namespace
+
+const P256Params* SharedP256() {
+  static const SharedCurve curve;
+  return curve.ok ? &curve.params : nullptr;
+}
 
 BN_CTX* ThreadBnCtx() {
   thread_local BnCtxPtr ctx;

@@ -38,6 +38,9 @@ struct P256Params {
   const BIGNUM* field_prime;  // p
 };
 
+// P-256 made once per process and never changed after; null if OpenSSL could not make it.
+const P256Params* SharedP256();
+
 // The public key Q, one of the two: a point, multiplied generically, or a copy of the curve whose
 // generator is Q and which carries a precomputed table for it.
 struct P256Key {
