@@ -3,21 +3,27 @@
 // --server-pid` to drive. This is the experiment behind the agent's choice of gRPC's async API on
 // one completion-queue thread (docs/architecture.md, docs/performance.md).
 //
-//   ward_grpc_overhead callback|async|async2|hybrid SOCKET_PATH
+//   ward_grpc_overhead callback|async|async2|hybrid|ward SOCKET_PATH
 //
-// callback: grpc++'s callback API (what the agent used before); async: one thread on one
-// completion queue (what the agent uses); async2: two threads on that queue; hybrid:
-// ValidateJWTSVID on the queue, FetchJWTSVID on the callback API.
+// callback: grpc++'s callback API; async: one thread on one completion queue; async2: two
+// threads on that queue; hybrid: ValidateJWTSVID on the queue, FetchJWTSVID on the callback API;
+// ward: Ward's own server on nghttp2 (src/rpc/), what the agent uses.
 #include <grpcpp/grpcpp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "rpc/grpc_server.h"
 #include "workload.grpc.pb.h"
 
 namespace {
@@ -99,6 +105,42 @@ class HybridServer final : public HybridService {
   }
 };
 
+// The same two answers on rpc::GrpcServer, until the process is killed.
+int ServeWard(const char* path) {
+  sockaddr_un addr{};
+  if (std::strlen(path) >= sizeof addr.sun_path) return 2;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path);
+  ::unlink(path);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0) {
+    std::fprintf(stderr, "cannot listen on %s\n", path);
+    return 1;
+  }
+  ward::rpc::GrpcServerOptions options;
+  options.methods.handlers["/SpiffeWorkloadAPI/ValidateJWTSVID"] = [](const auto& call) {
+    ValidateJWTSVIDResponse out;
+    FillValidate(&out);
+    call->Reply(out.SerializeAsString());
+  };
+  options.methods.handlers["/SpiffeWorkloadAPI/FetchJWTSVID"] = [](const auto& call) {
+    JWTSVIDResponse out;
+    FillFetch(&out);
+    call->Reply(out.SerializeAsString());
+  };
+  auto server = ward::rpc::GrpcServer::Start(fd, std::move(options));
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::mutex mu;
+  std::condition_variable never;
+  std::unique_lock<std::mutex> lock(mu);
+  never.wait(lock, [] { return false; });
+  return 0;
+}
+
 }  // namespace
 
 std::unique_ptr<grpc::Server> Start(grpc::ServerBuilder& builder) {
@@ -112,10 +154,11 @@ std::unique_ptr<grpc::Server> Start(grpc::ServerBuilder& builder) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: %s callback|async|async2|hybrid SOCKET_PATH\n", argv[0]);
+    std::fprintf(stderr, "usage: %s callback|async|async2|hybrid|ward SOCKET_PATH\n", argv[0]);
     return 2;
   }
   const std::string mode = argv[1];
+  if (mode == "ward") return ServeWard(argv[2]);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(std::string("unix:") + argv[2], grpc::InsecureServerCredentials());
   if (mode == "callback") {

@@ -13,6 +13,7 @@ packages=(
   libp11-kit-dev softhsm2               # PKCS#11 header; SoftHSM2 token for the HSM tests
   libyaml-cpp-dev                       # YAML configuration files
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # Workload API (gRPC)
+  libnghttp2-dev                        # HTTP/2 for the Workload API's own gRPC server
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   curl util-linux jq                    # integration tests: /metrics, setpriv, JSON

@@ -1,0 +1,178 @@
+// A test's HTTP/2 client for an rpc::H2Connection, without sockets: nghttp2's client session
+// on one side, the connection on the other, bytes moved between them by Exchange().
+#ifndef WARD_TESTS_UNIT_H2_CLIENT_H_
+#define WARD_TESTS_UNIT_H2_CLIENT_H_
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstring>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rpc/h2_connection.h"
+
+namespace ward::rpc::testing {
+
+// A loop that is the test's own thread, or another thread (posted tasks wait for RunPosted()).
+class TestLoop final : public ConnectionLoop {
+ public:
+  bool in_loop = true;
+  std::vector<std::function<void()>> posted;
+  bool InLoopThread() const override { return in_loop; }
+  void Post(std::function<void()> task) override { posted.push_back(std::move(task)); }
+  void NeedsFlush(const std::shared_ptr<H2Connection>&) override {}
+  void RunPosted() {
+    auto tasks = std::exchange(posted, {});
+    for (auto& t : tasks) t();
+  }
+};
+
+struct Response {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> trailers;
+  std::string data;
+  bool closed = false;
+  uint32_t error_code = 0;
+
+  std::string Header(const std::string& name) const {
+    for (const auto& [n, v] : headers) {
+      if (n == name) return v;
+    }
+    return "";
+  }
+  // grpc-status from the trailers, or from the headers of a Trailers-Only response.
+  std::string GrpcStatus() const {
+    for (const auto& [n, v] : trailers) {
+      if (n == "grpc-status") return v;
+    }
+    return Header("grpc-status");
+  }
+  std::string GrpcMessage() const {
+    for (const auto& [n, v] : trailers) {
+      if (n == "grpc-message") return v;
+    }
+    return Header("grpc-message");
+  }
+};
+
+class H2Client {
+ public:
+  explicit H2Client(std::shared_ptr<H2Connection> server) : server_(std::move(server)) {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, &OnHeader);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &OnData);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &OnClose);
+    nghttp2_session_client_new(&session_, cb, this);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+  }
+  ~H2Client() { nghttp2_session_del(session_); }
+
+  // Starts a request; `body` goes out as its DATA, ending the stream.
+  int32_t Request(const std::string& path, const std::string& body,
+                  std::vector<std::pair<std::string, std::string>> extra = {},
+                  const std::string& method = "POST",
+                  const std::string& content_type = "application/grpc") {
+    std::vector<std::pair<std::string, std::string>> h = {{":method", method},
+                                                          {":scheme", "http"},
+                                                          {":path", path},
+                                                          {":authority", "localhost"},
+                                                          {"content-type", content_type},
+                                                          {"te", "trailers"}};
+    h.insert(h.end(), extra.begin(), extra.end());
+    std::vector<nghttp2_nv> nv;
+    for (auto& [n, v] : h) {
+      nv.push_back({reinterpret_cast<uint8_t*>(n.data()), reinterpret_cast<uint8_t*>(v.data()),
+                    n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    bodies_.push_back({body, 0});
+    nghttp2_data_provider provider{};
+    provider.source.ptr = &bodies_.back();
+    provider.read_callback = &ReadBody;
+    return nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), &provider, nullptr);
+  }
+  void Cancel(int32_t id) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  }
+  // Bytes as a client would send them, without nghttp2's checks (for malformed input).
+  bool SendRaw(const std::string& bytes) {
+    return server_->Receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  }
+
+  // Moves bytes both ways until neither side has any to send. False if the server refused.
+  bool Exchange(TestLoop* loop = nullptr) {
+    for (int round = 0; round < 1000; ++round) {
+      bool moved = false;
+      const uint8_t* data = nullptr;
+      ssize_t n;
+      while ((n = nghttp2_session_mem_send(session_, &data)) > 0) {
+        moved = true;
+        if (!server_->Receive(data, static_cast<size_t>(n))) return false;
+      }
+      if (loop != nullptr && !loop->posted.empty()) {
+        loop->RunPosted();
+        moved = true;
+      }
+      std::string out;
+      if (!server_->Produce(&out, 1 << 20)) return false;
+      if (!out.empty()) {
+        moved = true;
+        nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(out.data()),
+                                 out.size());
+      }
+      if (!moved) return true;
+    }
+    return true;
+  }
+
+  std::map<int32_t, Response> responses;
+
+ private:
+  struct Body {
+    std::string bytes;
+    size_t off;
+  };
+  static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
+                          nghttp2_data_source* source, void*) {
+    auto* b = static_cast<Body*>(source->ptr);
+    const size_t n = std::min(len, b->bytes.size() - b->off);
+    std::memcpy(buf, b->bytes.data() + b->off, n);
+    b->off += n;
+    if (b->off == b->bytes.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
+    auto& r = static_cast<H2Client*>(ud)->responses[frame->hd.stream_id];
+    auto& list =
+        r.headers.empty() || frame->headers.cat == NGHTTP2_HCAT_RESPONSE ? r.headers : r.trailers;
+    list.emplace_back(std::string(reinterpret_cast<const char*>(name), namelen),
+                      std::string(reinterpret_cast<const char*>(value), valuelen));
+    return 0;
+  }
+  static int OnData(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
+                    void* ud) {
+    static_cast<H2Client*>(ud)->responses[id].data.append(reinterpret_cast<const char*>(data), len);
+    return 0;
+  }
+  static int OnClose(nghttp2_session*, int32_t id, uint32_t error_code, void* ud) {
+    auto& r = static_cast<H2Client*>(ud)->responses[id];
+    r.closed = true;
+    r.error_code = error_code;
+    return 0;
+  }
+
+  std::shared_ptr<H2Connection> server_;
+  nghttp2_session* session_ = nullptr;
+  std::list<Body> bodies_;
+};
+
+}  // namespace ward::rpc::testing
+
+#endif  // WARD_TESTS_UNIT_H2_CLIENT_H_
