@@ -10,7 +10,7 @@
 #   issue.json        {"issued",...,"server_cpu_us_per_op"}   Ward X.509-SVID issuance, agent API
 #   rounds.json       {"rounds":[...],"issue_ratio_median","validate_ratio_median"}  the two
 #                     targets against a floor taken right before each round (cost.png's
-#                     X.509 pair is the median round when present)
+#                     X.509 and validation pairs are the median rounds when present)
 #   micro.json        {"jwt_mint_us","jwt_validate_us","x509_issue_us"}  Ward microbenchmarks
 #   fetch.json, jwt_validate.json, jwt_validate_cached.json   {"p50_ms","p99_ms",...} Workload API
 #   agents.json       {"agents","p50_ms","p99_ms",...}        agent sync
@@ -75,11 +75,18 @@ chart_cost() {
   # columns: x, label line 1, label line 2, floor, Ward
   # The X.509 pair comes from the median ratio round when there are rounds (its own floor and
   # its own measurement), else from issue.json against the run's first floor.
+  # Likewise the validation pair: the median round's ValidateJWTSVID through the Workload API,
+  # else the in-process microbenchmark.
   local x509_floor x509_ward x509_label='floor: sign + verify CSR'
+  local jwt_floor="$verify" jwt_ward jwt_label='floor: verify (in process)'
+  jwt_ward=$(val micro.json .jwt_validate_us)
   if have rounds.json; then
     read -r x509_floor x509_ward < <(jq -r '.rounds | sort_by(.issue_ratio) | .[length / 2 | floor]
       | "\(.sign_us + .verify_us) \(.issue_us)"' "$RES/rounds.json")
     x509_label='median round: sign + verify CSR'
+    read -r jwt_floor jwt_ward < <(jq -r '.rounds | sort_by(.validate_ratio)
+      | .[length / 2 | floor] | "\(.verify_us) \(.validate_us)"' "$RES/rounds.json")
+    jwt_label='median round via Workload API: verify'
   else
     x509_floor=$(jq -n "$sign + $verify")
     x509_ward=$(val issue.json .server_cpu_us_per_op)
@@ -87,7 +94,7 @@ chart_cost() {
   {
     printf '0\tX.509-SVID issue\t%s\t%s\t%s\n' "$x509_label" "$x509_floor" "$x509_ward"
     printf '1\tJWT-SVID mint\tfloor: sign\t%s\t%s\n' "$sign" "$(val micro.json .jwt_mint_us)"
-    printf '2\tJWT-SVID validate\tfloor: verify\t%s\t%s\n' "$verify" "$(val micro.json .jwt_validate_us)"
+    printf '2\tJWT-SVID validate\t%s\t%s\t%s\n' "$jwt_label" "$jwt_floor" "$jwt_ward"
   } >"$TMP/cost.dat"
   have issue.json || note "cost.png: no issue.json, X.509 Ward bar left out"
   have micro.json || note "cost.png: no micro.json, JWT Ward bars left out"
