@@ -129,7 +129,7 @@ int ServeWard(const char* path) {
     FillFetch(&out);
     call->Reply(out.SerializeAsString());
   };
-  auto server = ward::rpc::GrpcServer::Start(fd, std::move(options));
+  auto server = ward::rpc::GrpcServer::Start(ward::UniqueFd(fd), std::move(options));
   if (!server.ok()) {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
     return 1;

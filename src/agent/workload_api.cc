@@ -29,6 +29,8 @@ namespace {
 
 constexpr char kHeader[] = "workload.spiffe.io";
 constexpr size_t kWorkers = 4;
+// New calls waiting for a worker; more are answered UNAVAILABLE ("busy") at once.
+constexpr size_t kMaxQueuedCalls = 4096;
 // No request of the Workload API comes near this (the largest is a 16 KiB token to validate);
 // gRPC's default would let any local process make the agent read 4 MiB per message.
 constexpr int kMaxRequestBytes = 64 * 1024;
@@ -126,6 +128,17 @@ class WorkerPool {
       }
     }
     task();
+  }
+  // For a new call's work: false, and nothing queued, once the pool has stopped or while
+  // `limit` tasks wait. Work for calls that clients reset keeps its place until a worker skips
+  // it, so without a bound a client opening and resetting streams could grow the queue for as
+  // long as the workers are held up.
+  bool TryPost(std::function<void()> task, size_t limit) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ || tasks_.size() >= limit) return false;
+    tasks_.push_back(std::move(task));
+    cv_.notify_one();
+    return true;
   }
 
  private:
@@ -470,6 +483,11 @@ class Stream final : public Watcher, public std::enable_shared_from_this<Stream<
   bool sent_any_ = false;
 };
 
+// A new call that no worker can take: the agent is stopping, or too many calls wait.
+rpc::GrpcStatus Busy() {
+  return {rpc::GrpcCode::kUnavailable, "the agent is busy or shutting down; retry"};
+}
+
 rpc::MethodTable Service::Methods() {
   rpc::MethodTable table;
   table.max_request_bytes = kMaxRequestBytes;
@@ -486,13 +504,16 @@ rpc::MethodTable Service::Methods() {
   h["/SpiffeWorkloadAPI/FetchJWTSVID"] = [this](const std::shared_ptr<rpc::ServerCall>& call) {
     auto req = std::make_shared<JWTSVIDRequest>();
     if (!ParseRequest(*call, req.get())) return;
-    workers_.Post([this, call, req] {
-      if (call->done()) return;  // cancelled while queued
-      JWTSVIDResponse resp;
-      const Status status = DoFetchJwt(*call, *req, &resp);
-      if (!status.ok()) return call->Finish(ToGrpc(status));
-      call->Reply(resp.SerializeAsString());
-    });
+    const bool queued = workers_.TryPost(
+        [this, call, req] {
+          if (call->done()) return;  // cancelled while queued
+          JWTSVIDResponse resp;
+          const Status status = DoFetchJwt(*call, *req, &resp);
+          if (!status.ok()) return call->Finish(ToGrpc(status));
+          call->Reply(resp.SerializeAsString());
+        },
+        kMaxQueuedCalls);
+    if (!queued) call->Finish(Busy());
   };
   // Server streams: the request message carries nothing, but must be one.
   auto stream = [this](auto request, auto build) {
@@ -501,7 +522,7 @@ rpc::MethodTable Service::Methods() {
       decltype(request) req;
       if (!ParseRequest(*call, &req)) return;
       auto s = std::make_shared<Stream<Response>>(*this, call, build);
-      workers_.Post([s] { s->Start(); });
+      if (!workers_.TryPost([s] { s->Start(); }, kMaxQueuedCalls)) call->Finish(Busy());
     };
   };
   h["/SpiffeWorkloadAPI/FetchX509SVID"] =
@@ -570,8 +591,8 @@ class ServerImpl final : public WorkloadApiServer {
       WARD_ASSIGN_OR_RETURN(PeerProcess peer, PeerProcess::FromSocket(fd));
       return std::shared_ptr<void>(std::make_shared<PeerProcess>(std::move(peer)));
     };
-    WARD_ASSIGN_OR_RETURN(server_, rpc::GrpcServer::Start(listen_fd.get(), std::move(options)));
-    (void)listen_fd.Release();  // the server has it now
+    WARD_ASSIGN_OR_RETURN(server_,
+                          rpc::GrpcServer::Start(std::move(listen_fd), std::move(options)));
     return OkStatus();
   }
 

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -24,6 +25,12 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Output is taken from HTTP/2 in slices of about this size, so one busy stream cannot make a
 // connection's buffer grow without bound while its client is slow to read.
 constexpr size_t kWriteSlice = 64 * 1024;
+// Connections open at once. Each costs its client a process's file descriptor too, but the socket
+// is open to every local user.
+constexpr size_t kMaxConnections = 4096;
+// How long accepting pauses when the process is out of file descriptors or at the cap: the
+// listening socket stays readable, so retrying at once would spin.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
 // The tasks other threads hand the loop, and the eventfd that wakes it for them.
 class TaskQueue final : public ConnectionLoop {
@@ -80,7 +87,10 @@ struct Socket {
   std::shared_ptr<H2Connection> h2;
   std::string out;  // bytes taken from HTTP/2 not yet written
   size_t written = 0;
-  bool want_out = false;  // registered for EPOLLOUT
+  // Waiting for the socket to take `out`: registered for EPOLLOUT instead of EPOLLIN. A client
+  // that does not read its answers is not read from either, so it cannot make the server queue
+  // answers without bound.
+  bool blocked = false;
 };
 
 class ServerImpl final : public GrpcServer {
@@ -120,13 +130,8 @@ class ServerImpl final : public GrpcServer {
     std::vector<uint8_t> buf(kReadChunk);
     epoll_event events[64];
     while (!Finished()) {
-      int timeout_ms = -1;
-      if (draining_) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            drain_deadline_ - std::chrono::steady_clock::now());
-        timeout_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
-      }
-      const int n = ::epoll_wait(epoll_fd_.get(), events, 64, timeout_ms);
+      const int n = ::epoll_wait(epoll_fd_.get(), events, 64, TimeoutMs());
+      if (accept_paused_ && std::chrono::steady_clock::now() >= accept_resume_at_) ResumeAccept();
       if (n < 0 && errno != EINTR) break;
       for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
@@ -147,11 +152,23 @@ class ServerImpl final : public GrpcServer {
     sockets_.clear();  // closes every connection; their calls become done()
   }
 
+  int TimeoutMs() const {
+    std::optional<std::chrono::steady_clock::time_point> wake;
+    if (draining_) wake = drain_deadline_;
+    if (accept_paused_ && (!wake || accept_resume_at_ < *wake)) wake = accept_resume_at_;
+    if (!wake) return -1;
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(*wake - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
+  }
+
+  // Draining ends at the deadline, or once every answer has been written and every call that
+  // was under way when GOAWAY went out has ended.
   bool Finished() const {
     if (!draining_) return false;
     if (std::chrono::steady_clock::now() >= drain_deadline_) return true;
     for (const auto& [fd, s] : sockets_) {
-      if (s.written < s.out.size()) return false;
+      if (s.written < s.out.size() || s.h2->open_streams() > 0) return false;
     }
     return true;
   }
@@ -159,7 +176,8 @@ class ServerImpl final : public GrpcServer {
   void StartDraining(std::chrono::milliseconds grace) {
     draining_ = true;
     drain_deadline_ = std::chrono::steady_clock::now() + grace;
-    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
+    if (!accept_paused_) ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
+    accept_paused_ = false;
     listen_fd_.Reset();
     for (auto& [fd, s] : sockets_) {
       s.h2->GoAway();
@@ -167,10 +185,27 @@ class ServerImpl final : public GrpcServer {
     }
   }
 
+  void PauseAccept() {
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
+    accept_paused_ = true;
+    accept_resume_at_ = std::chrono::steady_clock::now() + kAcceptPause;
+  }
+  void ResumeAccept() {
+    accept_paused_ = false;
+    if (listen_fd_.valid()) Watch(listen_fd_.get(), EPOLLIN);
+  }
+
   void AcceptAll() {
     for (;;) {
+      if (sockets_.size() >= kMaxConnections) return PauseAccept();
       UniqueFd fd(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-      if (!fd.valid()) return;  // EAGAIN, or an error the next readiness will show again
+      if (!fd.valid()) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          PauseAccept();
+        }
+        return;  // EAGAIN
+      }
       auto peer =
           options_.admit ? options_.admit(fd.get()) : Result<std::shared_ptr<void>>(nullptr);
       if (!peer.ok()) continue;
@@ -225,12 +260,12 @@ class ServerImpl final : public GrpcServer {
       s.written += static_cast<size_t>(n);
     }
     const bool pending = s.written < s.out.size();
-    if (pending != s.want_out) {
+    if (pending != s.blocked) {
       epoll_event ev{};
-      ev.events = EPOLLIN | (pending ? EPOLLOUT : 0u);
+      ev.events = pending ? EPOLLOUT : EPOLLIN;
       ev.data.fd = it->first;
       ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, it->first, &ev);
-      s.want_out = pending;
+      s.blocked = pending;
     }
     if (!pending && !s.h2->Alive()) Close(it);
   }
@@ -247,14 +282,15 @@ class ServerImpl final : public GrpcServer {
   std::unordered_map<int, Socket> sockets_;  // the loop thread's alone
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
+  bool accept_paused_ = false;
+  std::chrono::steady_clock::time_point accept_resume_at_;
   std::atomic<bool> shut_{false};
   std::thread thread_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(int listen_fd, GrpcServerOptions options) {
-  UniqueFd listen(listen_fd);
+Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(UniqueFd listen, GrpcServerOptions options) {
   const int flags = ::fcntl(listen.get(), F_GETFL);
   if (flags < 0 || ::fcntl(listen.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
     return Internal(std::string("cannot make the listening socket non-blocking: ") +

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "core/status.h"
+#include "core/unique_fd.h"
 #include "rpc/h2_connection.h"
 
 namespace ward::rpc {
@@ -23,12 +24,12 @@ struct GrpcServerOptions {
 
 class GrpcServer {
  public:
-  // Serves the listening socket `listen_fd` (taken over) until Shutdown().
-  static Result<std::unique_ptr<GrpcServer>> Start(int listen_fd, GrpcServerOptions options);
+  // Serves the listening socket `listen_fd` until Shutdown().
+  static Result<std::unique_ptr<GrpcServer>> Start(UniqueFd listen_fd, GrpcServerOptions options);
   virtual ~GrpcServer() = default;
-  // Stops accepting, tells every client GOAWAY, writes out what calls have answered for up to
-  // `grace`, then closes every connection (open calls become done()) and joins the loop thread.
-  // Idempotent.
+  // Stops accepting, tells every client GOAWAY, and waits up to `grace` for the calls under way
+  // to end and their answers to be written; then closes every connection (open calls become
+  // done()) and joins the loop thread. Idempotent.
   virtual void Shutdown(std::chrono::milliseconds grace) = 0;
 };
 

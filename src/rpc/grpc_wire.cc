@@ -17,9 +17,9 @@ GrpcStatus ReadSingleGrpcMessage(std::string_view body, std::string_view* messag
   if (body.empty()) return {GrpcCode::kInternal, "the request carries no message"};
   if (body.size() < kGrpcPrefixBytes) return {GrpcCode::kInternal, "truncated message prefix"};
   const auto* p = reinterpret_cast<const unsigned char*>(body.data());
-  if (p[0] == 1) {
-    return {GrpcCode::kUnimplemented, "compressed messages are not accepted (identity only)"};
-  }
+  // The server accepts only the identity encoding (any other grpc-encoding is refused before
+  // this), so a compressed message names no encoding it could be in: a protocol error.
+  if (p[0] == 1) return {GrpcCode::kInternal, "compressed message without a grpc-encoding"};
   if (p[0] != 0) return {GrpcCode::kInternal, "invalid message flags"};
   const uint64_t n = (uint64_t{p[1]} << 24) | (uint64_t{p[2]} << 16) | (uint64_t{p[3]} << 8) | p[4];
   const std::string_view rest = body.substr(kGrpcPrefixBytes);

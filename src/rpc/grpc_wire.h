@@ -44,7 +44,8 @@ void AppendGrpcMessage(std::string_view message, std::string* out);
 
 // The one message of a request body: unary and server-streaming methods take exactly one.
 // Sets `message` to view into `body`. A compressed message is refused (this server offers only
-// the identity encoding), as are a truncated frame, a missing message and a second one.
+// the identity encoding, so none can be named), as are a truncated frame, a missing message and
+// a second one.
 GrpcStatus ReadSingleGrpcMessage(std::string_view body, std::string_view* message);
 
 // grpc-message's value: the status message percent-encoded (every byte outside printable ASCII,

@@ -39,7 +39,7 @@ TEST(GrpcWireTest, RefusesMalformedBodies) {
   EXPECT_EQ(ReadSingleGrpcMessage(Framed("a") + Framed("b"), &m).code, GrpcCode::kUnimplemented);
   std::string compressed = Framed("x");
   compressed[0] = 1;
-  EXPECT_EQ(ReadSingleGrpcMessage(compressed, &m).code, GrpcCode::kUnimplemented);
+  EXPECT_EQ(ReadSingleGrpcMessage(compressed, &m).code, GrpcCode::kInternal);
   compressed[0] = 2;
   EXPECT_EQ(ReadSingleGrpcMessage(compressed, &m).code, GrpcCode::kInternal);
 }
@@ -138,7 +138,7 @@ TEST_F(H2ConnectionTest, RefusesWhatIsNotACallItServes) {
   EXPECT_EQ(r[unknown].GrpcStatus(), "12");
   EXPECT_EQ(r[big].GrpcStatus(), "8");
   EXPECT_NE(r[big].GrpcMessage().find("1024"), std::string::npos) << r[big].GrpcMessage();
-  EXPECT_EQ(r[zipped].GrpcStatus(), "12");
+  EXPECT_EQ(r[zipped].GrpcStatus(), "13");  // compressed, but no grpc-encoding names how
   EXPECT_EQ(r[gzip].GrpcStatus(), "12");
   EXPECT_EQ(r[two].GrpcStatus(), "12");
   EXPECT_EQ(r[get].Header(":status"), "405");

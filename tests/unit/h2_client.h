@@ -1,10 +1,11 @@
-// A test's HTTP/2 client for an rpc::H2Connection, without sockets: nghttp2's client session
-// on one side, the connection on the other, bytes moved between them by Exchange().
+// A test's HTTP/2 client: nghttp2's client session, wired either straight to an
+// rpc::H2Connection (H2Client, bytes moved by Exchange()) or to a socket by the test.
 #ifndef WARD_TESTS_UNIT_H2_CLIENT_H_
 #define WARD_TESTS_UNIT_H2_CLIENT_H_
 
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <list>
@@ -60,19 +61,24 @@ struct Response {
   }
 };
 
-class H2Client {
+// nghttp2's client session, without a transport: requests in, bytes out through TakeOutput(),
+// the server's bytes in through Feed(), what arrived in `responses`.
+class H2ClientSession {
  public:
-  explicit H2Client(std::shared_ptr<H2Connection> server) : server_(std::move(server)) {
+  H2ClientSession() {
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_header_callback(cb, &OnHeader);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &OnData);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, &OnClose);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &OnFrame);
     nghttp2_session_client_new(&session_, cb, this);
     nghttp2_session_callbacks_del(cb);
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
   }
-  ~H2Client() { nghttp2_session_del(session_); }
+  ~H2ClientSession() { nghttp2_session_del(session_); }
+  H2ClientSession(const H2ClientSession&) = delete;
+  H2ClientSession& operator=(const H2ClientSession&) = delete;
 
   // Starts a request; `body` goes out as its DATA, ending the stream.
   int32_t Request(const std::string& path, const std::string& body,
@@ -100,44 +106,30 @@ class H2Client {
   void Cancel(int32_t id) {
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
   }
-  // Bytes as a client would send them, without nghttp2's checks (for malformed input).
-  bool SendRaw(const std::string& bytes) {
-    return server_->Receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  }
-
-  // Moves bytes both ways until neither side has any to send. False if the server refused.
-  bool Exchange(TestLoop* loop = nullptr) {
-    for (int round = 0; round < 1000; ++round) {
-      bool moved = false;
-      const uint8_t* data = nullptr;
-      ssize_t n;
-      while ((n = nghttp2_session_mem_send(session_, &data)) > 0) {
-        moved = true;
-        if (!server_->Receive(data, static_cast<size_t>(n))) return false;
-      }
-      if (loop != nullptr && !loop->posted.empty()) {
-        loop->RunPosted();
-        moved = true;
-      }
-      std::string out;
-      if (!server_->Produce(&out, 1 << 20)) return false;
-      if (!out.empty()) {
-        moved = true;
-        nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(out.data()),
-                                 out.size());
-      }
-      if (!moved) return true;
+  // What the client has to send; empty when nothing.
+  std::string TakeOutput() {
+    std::string out;
+    const uint8_t* data = nullptr;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(session_, &data)) > 0) {
+      out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
-    return true;
+    return out;
+  }
+  void Feed(const std::string& bytes) {
+    nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()),
+                             bytes.size());
   }
 
   std::map<int32_t, Response> responses;
+  bool goaway = false;
 
  private:
   struct Body {
     std::string bytes;
     size_t off;
   };
+  static H2ClientSession& Self(void* ud) { return *static_cast<H2ClientSession*>(ud); }
   static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
                           nghttp2_data_source* source, void*) {
     auto* b = static_cast<Body*>(source->ptr);
@@ -149,7 +141,7 @@ class H2Client {
   }
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
-    auto& r = static_cast<H2Client*>(ud)->responses[frame->hd.stream_id];
+    auto& r = Self(ud).responses[frame->hd.stream_id];
     auto& list =
         r.headers.empty() || frame->headers.cat == NGHTTP2_HCAT_RESPONSE ? r.headers : r.trailers;
     list.emplace_back(std::string(reinterpret_cast<const char*>(name), namelen),
@@ -158,19 +150,60 @@ class H2Client {
   }
   static int OnData(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
                     void* ud) {
-    static_cast<H2Client*>(ud)->responses[id].data.append(reinterpret_cast<const char*>(data), len);
+    Self(ud).responses[id].data.append(reinterpret_cast<const char*>(data), len);
     return 0;
   }
   static int OnClose(nghttp2_session*, int32_t id, uint32_t error_code, void* ud) {
-    auto& r = static_cast<H2Client*>(ud)->responses[id];
+    auto& r = Self(ud).responses[id];
     r.closed = true;
     r.error_code = error_code;
     return 0;
   }
+  static int OnFrame(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    if (frame->hd.type == NGHTTP2_GOAWAY) Self(ud).goaway = true;
+    return 0;
+  }
 
-  std::shared_ptr<H2Connection> server_;
   nghttp2_session* session_ = nullptr;
   std::list<Body> bodies_;
+};
+
+// A client wired straight to an H2Connection.
+class H2Client : public H2ClientSession {
+ public:
+  explicit H2Client(std::shared_ptr<H2Connection> server) : server_(std::move(server)) {}
+
+  // Bytes as a client would send them, without nghttp2's checks (for malformed input).
+  bool SendRaw(const std::string& bytes) {
+    return server_->Receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  }
+
+  // Moves bytes both ways until neither side has any to send. False if the server refused.
+  bool Exchange(TestLoop* loop = nullptr) {
+    for (int round = 0; round < 1000; ++round) {
+      bool moved = false;
+      const std::string sent = TakeOutput();
+      if (!sent.empty()) {
+        moved = true;
+        if (!SendRaw(sent)) return false;
+      }
+      if (loop != nullptr && !loop->posted.empty()) {
+        loop->RunPosted();
+        moved = true;
+      }
+      std::string out;
+      if (!server_->Produce(&out, 1 << 20)) return false;
+      if (!out.empty()) {
+        moved = true;
+        Feed(out);
+      }
+      if (!moved) return true;
+    }
+    return true;
+  }
+
+ private:
+  std::shared_ptr<H2Connection> server_;
 };
 
 }  // namespace ward::rpc::testing
