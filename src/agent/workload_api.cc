@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "agent/connection_quota.h"
 #include "core/clock.h"
 #include "core/unique_fd.h"
 #include "rpc/grpc_server.h"
@@ -31,6 +32,9 @@ constexpr char kHeader[] = "workload.spiffe.io";
 constexpr size_t kWorkers = 4;
 // New calls waiting for a worker; more are answered UNAVAILABLE ("busy") at once.
 constexpr size_t kMaxQueuedCalls = 4096;
+// Connections one local user may hold at once, a quarter of what the server takes in all
+// (rpc::GrpcServer), so no one user can lock the others out. A workload needs one.
+constexpr size_t kConnectionsPerUid = 1024;
 // No request of the Workload API comes near this (the largest is a 16 KiB token to validate);
 // gRPC's default would let any local process make the agent read 4 MiB per message.
 constexpr int kMaxRequestBytes = 64 * 1024;
@@ -586,10 +590,18 @@ class ServerImpl final : public WorkloadApiServer {
     path_ = path;
     rpc::GrpcServerOptions options;
     options.methods = service_.Methods();
-    // Each connection's caller is taken from the kernel before a byte of it is read.
-    options.admit = [](int fd) -> Result<std::shared_ptr<void>> {
+    // Each connection's caller is taken from the kernel before a byte of it is read, and holds
+    // one of its user's connection slots for as long as the connection or a call of it lives.
+    options.admit = [this](int fd) -> Result<std::shared_ptr<void>> {
       WARD_ASSIGN_OR_RETURN(PeerProcess peer, PeerProcess::FromSocket(fd));
-      return std::shared_ptr<void>(std::make_shared<PeerProcess>(std::move(peer)));
+      WARD_ASSIGN_OR_RETURN(std::shared_ptr<void> slot, quota_.Acquire(peer.uid()));
+      struct Admitted {
+        PeerProcess peer;
+        std::shared_ptr<void> slot;
+      };
+      auto admitted = std::make_shared<Admitted>(Admitted{std::move(peer), std::move(slot)});
+      // Points at the peer (what Admit reads back) and owns the slot with it.
+      return std::shared_ptr<void>(admitted, &admitted->peer);
     };
     WARD_ASSIGN_OR_RETURN(server_,
                           rpc::GrpcServer::Start(std::move(listen_fd), std::move(options)));
@@ -606,6 +618,7 @@ class ServerImpl final : public WorkloadApiServer {
 
  private:
   Service service_;
+  ConnectionQuota quota_{kConnectionsPerUid};
   std::string path_;
   std::unique_ptr<rpc::GrpcServer> server_;
   std::atomic<bool> stopped_{false};

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -91,6 +92,7 @@ struct Socket {
   // that does not read its answers is not read from either, so it cannot make the server queue
   // answers without bound.
   bool blocked = false;
+  bool heard = false;  // the client has sent something
 };
 
 class ServerImpl final : public GrpcServer {
@@ -132,6 +134,7 @@ class ServerImpl final : public GrpcServer {
     while (!Finished()) {
       const int n = ::epoll_wait(epoll_fd_.get(), events, 64, TimeoutMs());
       if (accept_paused_ && std::chrono::steady_clock::now() >= accept_resume_at_) ResumeAccept();
+      CloseSilent();
       if (n < 0 && errno != EINTR) break;
       for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
@@ -156,6 +159,9 @@ class ServerImpl final : public GrpcServer {
     std::optional<std::chrono::steady_clock::time_point> wake;
     if (draining_) wake = drain_deadline_;
     if (accept_paused_ && (!wake || accept_resume_at_ < *wake)) wake = accept_resume_at_;
+    if (!silent_.empty() && (!wake || silent_.front().deadline < *wake)) {
+      wake = silent_.front().deadline;
+    }
     if (!wake) return -1;
     const auto left =
         std::chrono::ceil<std::chrono::milliseconds>(*wake - std::chrono::steady_clock::now());
@@ -182,6 +188,18 @@ class ServerImpl final : public GrpcServer {
     for (auto& [fd, s] : sockets_) {
       s.h2->GoAway();
       tasks_->NeedsFlush(s.h2);
+    }
+  }
+
+  // Closes the connections whose first-bytes deadline has passed with nothing heard. Deadlines
+  // come in accept order, so only the front of the queue is ever due.
+  void CloseSilent() {
+    const auto now = std::chrono::steady_clock::now();
+    while (!silent_.empty() && silent_.front().deadline <= now) {
+      const Accepted a = silent_.front();
+      silent_.pop_front();
+      const auto it = sockets_.find(a.fd);
+      if (it != sockets_.end() && it->second.h2.get() == a.h2 && !it->second.heard) Close(it);
     }
   }
 
@@ -217,6 +235,8 @@ class ServerImpl final : public GrpcServer {
       s.fd = std::move(fd);
       s.h2 = std::move(h2).value();
       s.h2->socket_fd = raw;
+      silent_.push_back(
+          {std::chrono::steady_clock::now() + options_.first_bytes_timeout, raw, s.h2.get()});
       Flush(s.h2.get());  // the server's SETTINGS
     }
   }
@@ -228,6 +248,7 @@ class ServerImpl final : public GrpcServer {
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
       const ssize_t n = ::read(fd, buf.data(), buf.size());
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return Close(it);
+      if (n > 0) s.heard = true;
       if (n > 0 && !s.h2->Receive(buf.data(), static_cast<size_t>(n))) return Close(it);
     }
     Flush(s.h2.get());
@@ -284,6 +305,13 @@ class ServerImpl final : public GrpcServer {
   std::chrono::steady_clock::time_point drain_deadline_;
   bool accept_paused_ = false;
   std::chrono::steady_clock::time_point accept_resume_at_;
+  // Connections not yet heard from, by deadline (the pointer only tells a reused fd apart).
+  struct Accepted {
+    std::chrono::steady_clock::time_point deadline;
+    int fd;
+    const H2Connection* h2;
+  };
+  std::deque<Accepted> silent_;
   std::atomic<bool> shut_{false};
   std::thread thread_;
 };

@@ -20,6 +20,9 @@ struct GrpcServerOptions {
   // Runs on the loop thread for each accepted connection before any of its bytes is read; what
   // it returns is the peer() of the connection's calls, and an error closes the connection.
   std::function<Result<std::shared_ptr<void>>(int fd)> admit;
+  // A connection that has sent nothing this long after it was accepted is closed, so clients
+  // that connect and stay silent cannot hold the server's connections.
+  std::chrono::milliseconds first_bytes_timeout{10000};
 };
 
 class GrpcServer {

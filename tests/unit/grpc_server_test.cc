@@ -70,6 +70,15 @@ class SocketClient : public testing::H2ClientSession {
     connected_ = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   }
   bool connected() const { return connected_; }
+  // Reads without sending until the server closes the connection; false at the timeout.
+  bool WaitForClose(milliseconds timeout) {
+    pollfd p{fd_.get(), POLLIN, 0};
+    while (::poll(&p, 1, static_cast<int>(timeout.count())) > 0) {
+      char buf[4096];
+      if (::read(fd_.get(), buf, sizeof buf) <= 0) return true;
+    }
+    return false;
+  }
   bool eof() const { return eof_; }
 
   // Sends what the session has and reads what comes until `done()` or the timeout.
@@ -174,6 +183,31 @@ TEST(GrpcServerTest, ARefusedConnectionIsClosedUnread) {
   client.RunUntil([&] { return client.eof(); });
   EXPECT_TRUE(client.eof());
   EXPECT_FALSE(called);
+  (*server)->Shutdown(milliseconds(0));
+}
+
+TEST(GrpcServerTest, AConnectionThatStaysSilentIsClosed) {
+  TempSocketPath sock;
+  GrpcServerOptions options;
+  options.first_bytes_timeout = milliseconds(100);
+  options.methods.handlers["/T/Echo"] = [](const std::shared_ptr<ServerCall>& call) {
+    call->Reply(call->message());
+  };
+  auto server = GrpcServer::Start(Listen(sock.path()), std::move(options));
+  ASSERT_TRUE(server.ok());
+  SocketClient silent(sock.path());
+  SocketClient talking(sock.path());
+  ASSERT_TRUE(silent.connected());
+  ASSERT_TRUE(talking.connected());
+  const int32_t id = talking.Request("/T/Echo", Framed("x"));
+  ASSERT_TRUE(talking.RunUntil([&] { return talking.responses[id].closed; }));
+  // The silent one never sends a byte, not even the HTTP/2 preface.
+  EXPECT_TRUE(silent.WaitForClose(milliseconds(5000)));
+  // The one that spoke is still served after the deadline.
+  std::this_thread::sleep_for(milliseconds(200));
+  const int32_t again = talking.Request("/T/Echo", Framed("y"));
+  ASSERT_TRUE(talking.RunUntil([&] { return talking.responses[again].closed; }));
+  EXPECT_EQ(talking.responses[again].data, Framed("y"));
   (*server)->Shutdown(milliseconds(0));
 }
 
