@@ -11,22 +11,13 @@
 #include "fuzz_check.h"
 #include "rpc/grpc_wire.h"
 #include "rpc/h2_connection.h"
+#include "rpc_test_loop.h"
 
 namespace {
 
-using ward::rpc::ConnectionLoop;
 using ward::rpc::GrpcCode;
 using ward::rpc::H2Connection;
 using ward::rpc::ServerCall;
-
-class Loop final : public ConnectionLoop {
- public:
-  bool in_loop = true;
-  std::vector<std::function<void()>> posted;
-  bool InLoopThread() const override { return in_loop; }
-  void Post(std::function<void()> task) override { posted.push_back(std::move(task)); }
-  void NeedsFlush(const std::shared_ptr<H2Connection>&) override {}
-};
 
 constexpr size_t kMaxRequest = 256;
 
@@ -58,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(call->message().size() <= kMaxRequest);
     held.push_back(call);
   };
-  auto loop = std::make_shared<Loop>();
+  auto loop = std::make_shared<ward::rpc::testing::TestLoop>();
   auto conn = H2Connection::Make(methods, loop, nullptr);
   FUZZ_CHECK(conn.ok());
   std::shared_ptr<H2Connection> c = std::move(conn).value();
@@ -73,11 +64,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     loop->in_loop = false;
     for (auto& call : held) call->WriteLatest("state");
     loop->in_loop = true;
-    for (auto& task : std::exchange(loop->posted, {})) task();
+    loop->RunPosted();
     if (alive) alive = c->Produce(&out, 1 << 20);
   }
   for (auto& call : held) call->Finish({});
-  for (auto& task : std::exchange(loop->posted, {})) task();
+  loop->RunPosted();
   if (alive) c->Produce(&out, 1 << 20);
   c.reset();
   for (auto& call : held) {

@@ -133,9 +133,9 @@ class ServerImpl final : public GrpcServer {
     epoll_event events[64];
     while (!Finished()) {
       const int n = ::epoll_wait(epoll_fd_.get(), events, 64, TimeoutMs());
+      if (n < 0 && errno != EINTR) break;
       if (accept_paused_ && std::chrono::steady_clock::now() >= accept_resume_at_) ResumeAccept();
       CloseSilent();
-      if (n < 0 && errno != EINTR) break;
       for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
         if (fd == listen_fd_.get()) {

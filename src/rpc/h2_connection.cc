@@ -33,6 +33,34 @@ nghttp2_nv Header(std::string_view name, std::string_view value) {
 
 constexpr std::string_view kGrpcContentType = "application/grpc";
 
+// grpc-status and grpc-message, for trailers or a Trailers-Only response. Owns the text the
+// header fields point at.
+class StatusFields {
+ public:
+  explicit StatusFields(const GrpcStatus& status)
+      : code_(std::to_string(static_cast<int>(status.code))),
+        message_(PercentEncodeGrpcMessage(status.message)) {}
+  void AppendTo(std::vector<nghttp2_nv>* nv) const {
+    nv->push_back(Header("grpc-status", code_));
+    if (!message_.empty()) nv->push_back(Header("grpc-message", message_));
+  }
+
+ private:
+  std::string code_;
+  std::string message_;
+};
+
+struct CallbacksDeleter {
+  void operator()(nghttp2_session_callbacks* p) const { nghttp2_session_callbacks_del(p); }
+};
+struct OptionDeleter {
+  void operator()(nghttp2_option* p) const { nghttp2_option_del(p); }
+};
+struct SessionSetup {
+  std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks;
+  std::unique_ptr<nghttp2_option, OptionDeleter> option;
+};
+
 }  // namespace
 
 // nghttp2's C callbacks; `user_data` is the connection.
@@ -135,62 +163,60 @@ struct H2Connection::Callbacks {
     }
     if (trailers) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      const std::string code = std::to_string(static_cast<int>(trailers->code));
-      const std::string message = PercentEncodeGrpcMessage(trailers->message);
-      std::vector<nghttp2_nv> nv = {Header("grpc-status", code)};
-      if (!message.empty()) nv.push_back(Header("grpc-message", message));
+      const StatusFields fields(*trailers);
+      std::vector<nghttp2_nv> nv;
+      fields.AppendTo(&nv);
       if (nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size()) != 0) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
     }
     return static_cast<ssize_t>(n);
   }
-};
 
-namespace {
-
-struct CallbacksDeleter {
-  void operator()(nghttp2_session_callbacks* p) const { nghttp2_session_callbacks_del(p); }
+  // The callbacks above and the options, the same for every connection: made once.
+  static const SessionSetup& Setup() {
+    static const SessionSetup setup = [] {
+      SessionSetup made;
+      nghttp2_session_callbacks* callbacks = nullptr;
+      nghttp2_option* option = nullptr;
+      if (nghttp2_session_callbacks_new(&callbacks) != 0 || nghttp2_option_new(&option) != 0) {
+        nghttp2_session_callbacks_del(callbacks);  // accepts null
+        return made;                               // out of memory: Make() reports it
+      }
+      made.callbacks.reset(callbacks);
+      made.option.reset(option);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks,
+                                                              &Callbacks::OnBeginHeaders);
+      nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::OnDataChunk);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Callbacks::OnFrameRecv);
+      nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
+      // What this server holds at most for one connection's HPACK table and unanswered settings.
+      nghttp2_option_set_max_deflate_dynamic_table_size(option, 4096);
+      nghttp2_option_set_max_settings(option, 32);
+      // nghttp2 tears a connection down after 1000 stream resets, then 33 a second (its defence
+      // against "rapid reset", CVE-2023-44487). A client that reads one message of a stream and
+      // cancels it, as go-spiffe's one-shot fetches do, resets every stream it opens, so a busy
+      // workload would lose its connection. A reset stream costs this server little: work queued
+      // for it is skipped once the call is done(), the queue is bounded (the service's), and the
+      // loop stops reading a connection whose client does not read its answers. So the rate is
+      // raised, not removed.
+      nghttp2_option_set_stream_reset_rate_limit(option, kResetBurst, kResetsPerSecond);
+      return made;
+    }();
+    return setup;
+  }
 };
-struct OptionDeleter {
-  void operator()(nghttp2_option* p) const { nghttp2_option_del(p); }
-};
-
-}  // namespace
 
 Result<std::shared_ptr<H2Connection>> H2Connection::Make(const MethodTable& methods,
                                                          std::shared_ptr<ConnectionLoop> loop,
                                                          std::shared_ptr<void> peer) {
-  nghttp2_session_callbacks* raw_callbacks = nullptr;
-  if (nghttp2_session_callbacks_new(&raw_callbacks) != 0) return Internal("out of memory");
-  std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(),
-                                                          &Callbacks::OnBeginHeaders);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), &Callbacks::OnHeader);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(),
-                                                            &Callbacks::OnDataChunk);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), &Callbacks::OnFrameRecv);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(),
-                                                         &Callbacks::OnStreamClose);
-  nghttp2_option* raw_option = nullptr;
-  if (nghttp2_option_new(&raw_option) != 0) return Internal("out of memory");
-  std::unique_ptr<nghttp2_option, OptionDeleter> option(raw_option);
-  // What this server holds at most for one connection's HPACK table and unanswered settings.
-  nghttp2_option_set_max_deflate_dynamic_table_size(option.get(), 4096);
-  nghttp2_option_set_max_settings(option.get(), 32);
-  // nghttp2 tears a connection down after 1000 stream resets, then 33 a second (its defence
-  // against "rapid reset", CVE-2023-44487). A client that reads one message of a stream and
-  // cancels it, as go-spiffe's one-shot fetches do, resets every stream it opens, so a busy
-  // workload would lose its connection. A reset stream costs this server little: work queued for
-  // it is skipped once the call is done(), the queue is bounded (the service's), and the loop
-  // stops reading a connection whose client does not read its answers. So the rate is raised,
-  // not removed.
-  nghttp2_option_set_stream_reset_rate_limit(option.get(), kResetBurst, kResetsPerSecond);
-
+  const SessionSetup& setup = Callbacks::Setup();
+  if (!setup.callbacks) return Internal("cannot set up HTTP/2: out of memory");
   std::shared_ptr<H2Connection> conn(
       new H2Connection(methods, std::move(loop), std::move(peer)));  // private constructor
-  if (nghttp2_session_server_new2(&conn->session_, callbacks.get(), conn.get(), option.get()) !=
-      0) {
+  if (nghttp2_session_server_new2(&conn->session_, setup.callbacks.get(), conn.get(),
+                                  setup.option.get()) != 0) {
     return Internal("cannot start an HTTP/2 session");
   }
   const nghttp2_settings_entry settings[] = {
@@ -311,7 +337,8 @@ void H2Connection::Pump(int32_t stream_id) {
     call.out_.wake_pending = false;
     if (!s.response_started) {
       s.response_started = true;
-      if (!call.out_.wrote_any && call.out_.finish) {
+      // Before the response starts nothing has left `next`, so an empty one means no message.
+      if (call.out_.next.empty() && call.out_.finish) {
         trailers_only = call.out_.finish;
       } else {
         start = true;
@@ -321,12 +348,10 @@ void H2Connection::Pump(int32_t stream_id) {
   if (trailers_only) {
     // No message: the status goes in the response headers, which end the stream
     // ("Trailers-Only" in the gRPC protocol).
-    const std::string code = std::to_string(static_cast<int>(trailers_only->code));
-    const std::string message = PercentEncodeGrpcMessage(trailers_only->message);
+    const StatusFields fields(*trailers_only);
     std::vector<nghttp2_nv> nv = {Header(":status", "200"),
-                                  Header("content-type", kGrpcContentType),
-                                  Header("grpc-status", code)};
-    if (!message.empty()) nv.push_back(Header("grpc-message", message));
+                                  Header("content-type", kGrpcContentType)};
+    fields.AppendTo(&nv);
     nghttp2_submit_response(session_, stream_id, nv.data(), nv.size(), nullptr);
   } else if (start) {
     const nghttp2_nv nv[] = {Header(":status", "200"), Header("content-type", kGrpcContentType)};

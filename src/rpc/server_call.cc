@@ -1,46 +1,28 @@
 #include "rpc/server_call.h"
 
+#include <utility>
+
 namespace ward::rpc {
 
-void ServerCall::WriteLatest(std::string_view message) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (out_.closed || out_.finish) return;
-    out_.next.clear();
-    AppendGrpcMessage(message, &out_.next);
-    out_.wrote_any = true;
-    wake = !out_.wake_pending;
-    out_.wake_pending = true;
-  }
-  if (wake) Wake();
-}
+void ServerCall::WriteLatest(std::string_view message) { Submit(message, std::nullopt); }
 
-void ServerCall::Finish(GrpcStatus status) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (out_.closed || out_.finish) return;
-    out_.finish = std::move(status);
-    wake = !out_.wake_pending;
-    out_.wake_pending = true;
-  }
-  if (wake) Wake();
-}
+void ServerCall::Finish(GrpcStatus status) { Submit(std::nullopt, std::move(status)); }
 
-void ServerCall::Reply(std::string_view message) {
-  bool wake = false;
+void ServerCall::Reply(std::string_view message) { Submit(message, GrpcStatus{}); }
+
+void ServerCall::Submit(std::optional<std::string_view> message, std::optional<GrpcStatus> finish) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (out_.closed || out_.finish) return;
-    out_.next.clear();
-    AppendGrpcMessage(message, &out_.next);
-    out_.wrote_any = true;
-    out_.finish = GrpcStatus{};
-    wake = !out_.wake_pending;
-    out_.wake_pending = true;
+    if (message) {
+      out_.next.clear();
+      AppendGrpcMessage(*message, &out_.next);
+    }
+    if (finish) out_.finish = std::move(finish);
+    // One wake until the loop has looked: it takes everything submitted by then.
+    if (std::exchange(out_.wake_pending, true)) return;
   }
-  if (wake) Wake();
+  Wake();
 }
 
 bool ServerCall::done() const {

@@ -65,10 +65,11 @@ class ServerCall {
     size_t sent = 0;      // how much of `sending` has been
     std::string next;     // the latest framed message, not yet started
     std::optional<GrpcStatus> finish;
-    bool wrote_any = false;
     bool wake_pending = false;
     bool closed = false;  // the stream is gone (ended, reset or the connection closed)
   };
+  // Records a message (replacing one not yet started) and/or the end, then wakes the loop.
+  void Submit(std::optional<std::string_view> message, std::optional<GrpcStatus> finish);
   // Called (outside mu_) when the connection has work to do for this call.
   void Wake();
 

@@ -16,22 +16,9 @@
 #include <vector>
 
 #include "rpc/h2_connection.h"
+#include "rpc_test_loop.h"
 
 namespace ward::rpc::testing {
-
-// A loop that is the test's own thread, or another thread (posted tasks wait for RunPosted()).
-class TestLoop final : public ConnectionLoop {
- public:
-  bool in_loop = true;
-  std::vector<std::function<void()>> posted;
-  bool InLoopThread() const override { return in_loop; }
-  void Post(std::function<void()> task) override { posted.push_back(std::move(task)); }
-  void NeedsFlush(const std::shared_ptr<H2Connection>&) override {}
-  void RunPosted() {
-    auto tasks = std::exchange(posted, {});
-    for (auto& t : tasks) t();
-  }
-};
 
 struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
